@@ -1,0 +1,318 @@
+"""Messages: post, edit (history kept), delete (tombstone), reactions, pins, read marks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from redoubt.actions._common import audit, payload
+from redoubt.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from redoubt.core.ids import format_id
+from redoubt.domain.events import EventType
+from redoubt.domain.permissions import RoomAction
+from redoubt.domain.text import is_valid_emoji, parse_mentions
+from redoubt.domain.views import MessageView, ReadStateView
+from redoubt.queries.context import Context, Requester
+from redoubt.queries.messages import access_message_conn, message_view
+from redoubt.queries.rooms import access_room_conn, enforce, read_state
+from redoubt.storage import files as file_store
+from redoubt.storage import messages as message_store
+from redoubt.storage import rooms as room_store
+from redoubt.storage import users as user_store
+from redoubt.storage.records import MessageRecord
+
+__all__ = [
+    "MAX_FILES_PER_MESSAGE",
+    "MAX_REACTION_KINDS",
+    "do_add_reaction",
+    "do_delete_message",
+    "do_edit_message",
+    "do_mark_read",
+    "do_pin_message",
+    "do_post_message",
+    "do_remove_reaction",
+]
+
+MAX_FILES_PER_MESSAGE = 10
+MAX_REACTION_KINDS = 50
+
+
+def _check_text(ctx: Context, text: str, *, allow_empty: bool) -> None:
+    if len(text) > ctx.settings.max_message_chars:
+        raise BadRequest(f"Messages are at most {ctx.settings.max_message_chars} characters.")
+    if not allow_empty and not text.strip():
+        raise BadRequest("The message is empty.")
+
+
+async def do_post_message(
+    ctx: Context,
+    room_id: int,
+    *,
+    text: str,
+    thread_id: int | None,
+    client_id: str | None,
+    file_ids: Sequence[int],
+    acting_user: Requester,
+) -> MessageView:
+    """Post a message; a repeated ``client_id`` returns the first message instead.
+
+    Args:
+        thread_id: Reply in the thread of this message (a reply's id means its thread).
+        client_id: The client's idempotency key for this post.
+        file_ids: Uploads of the acting user in this room, not yet attached.
+
+    Raises:
+        NotFound: room or thread root not visible; files not the actor's uploads here.
+        Forbidden: not a member, or the room is archived.
+        BadRequest: empty or oversize text, too many files.
+        Conflict: ``client_id`` was used for a message in another room.
+    """
+    _check_text(ctx, text, allow_empty=bool(file_ids))
+    if len(file_ids) > MAX_FILES_PER_MESSAGE:
+        raise BadRequest(f"At most {MAX_FILES_PER_MESSAGE} files per message.")
+    async with ctx.db.transaction("post_message") as txn:
+        conn = txn.conn
+        await access_room_conn(conn, acting_user, room_id, RoomAction.POST)
+        if client_id is not None:
+            earlier = await message_store.get_message_by_client_id(conn, acting_user.id, client_id)
+            if earlier is not None:
+                if earlier.room_id != room_id:
+                    raise Conflict("That client_id was used for another message.")
+                return await message_view(conn, earlier)
+        root: MessageRecord | None = None
+        if thread_id is not None:
+            root = await message_store.get_message_by_id(conn, thread_id)
+            if root is not None and root.thread_id is not None:
+                root = await message_store.get_message_by_id(conn, root.thread_id)
+            if root is None or root.room_id != room_id or root.deleted:
+                raise NotFound("No such thread.")
+        files = await file_store.get_files_by_ids(conn, list(set(file_ids)))
+        if len(files) != len(set(file_ids)) or any(
+            f.uploader_id != acting_user.id or f.room_id != room_id or f.message_id is not None
+            for f in files
+        ):
+            raise NotFound("No such file.")
+
+        mentions = parse_mentions(text)
+        mentioned_ids: list[int] = []
+        if mentions.usernames:
+            users = await user_store.get_users_by_usernames(conn, sorted(mentions.usernames))
+            for user in users:
+                if await room_store.get_membership(conn, room_id, user.id) is not None:
+                    mentioned_ids.append(user.id)
+
+        position = await txn.next_seq()
+        message = MessageRecord(
+            id=ctx.ids.next_id(),
+            room_id=room_id,
+            author_id=acting_user.id,
+            position=position,
+            content_type="text",
+            text=text,
+            thread_id=root.id if root else None,
+            reply_count=0,
+            mentions_room=mentions.room,
+            client_id=client_id,
+            created_at=txn.now,
+            edited_at=None,
+            deleted=False,
+            pinned_at=None,
+            pinned_by=None,
+        )
+        await message_store.insert_message_txn(conn, message)
+        await message_store.insert_mentions_txn(conn, message, sorted(mentioned_ids))
+        if files:
+            await file_store.attach_files_txn(conn, [f.id for f in files], message.id)
+        if text:
+            await message_store.index_message_txn(conn, message.id, text)
+        await room_store.update_room_txn(conn, room_id, last_position=position)
+        view = await message_view(conn, message)
+        await txn.append_event(
+            EventType.MESSAGE_CREATED, view.model_dump_json(), room_id=room_id, seq=position
+        )
+        if root is not None:
+            await message_store.update_message_txn(
+                conn, root.id, reply_count=root.reply_count + 1
+            )
+            updated_root = await message_store.get_message_by_id(conn, root.id)
+            assert updated_root is not None
+            root_view = await message_view(conn, updated_root)
+            await txn.append_event(
+                EventType.MESSAGE_UPDATED, root_view.model_dump_json(), room_id=room_id
+            )
+    return view
+
+
+async def _reload_view(conn: AsyncConnection, message_id: int) -> MessageView:
+    record = await message_store.get_message_by_id(conn, message_id)
+    assert record is not None
+    return await message_view(conn, record)
+
+
+async def do_edit_message(
+    ctx: Context, message_id: int, *, text: str, acting_user: Requester
+) -> MessageView:
+    """Replace a message's text, keeping the previous version in its edit history.
+
+    Raises:
+        NotFound: not visible, or deleted.
+        Forbidden: not the author, no longer a member, or the room is archived.
+    """
+    async with ctx.db.transaction("edit_message") as txn:
+        access = await access_message_conn(txn.conn, acting_user, message_id, RoomAction.POST)
+        message = access.message
+        if message.deleted:
+            raise NotFound
+        if message.author_id != acting_user.id:
+            raise Forbidden("Only the author can edit a message.")
+        _check_text(ctx, text, allow_empty=False)
+        if text == message.text:
+            return await message_view(txn.conn, message)
+        await message_store.insert_edit_txn(
+            txn.conn,
+            edit_id=ctx.ids.next_id(),
+            message_id=message.id,
+            editor_id=acting_user.id,
+            previous_text=message.text,
+            edited_at=txn.now,
+        )
+        await message_store.update_message_txn(txn.conn, message.id, text=text, edited_at=txn.now)
+        await message_store.index_message_txn(txn.conn, message.id, text)
+        view = await _reload_view(txn.conn, message.id)
+        await txn.append_event(
+            EventType.MESSAGE_UPDATED, view.model_dump_json(), room_id=message.room_id
+        )
+    return view
+
+
+async def do_delete_message(
+    ctx: Context, message_id: int, *, acting_user: Requester
+) -> MessageView:
+    """Replace a message by a tombstone: text, edit history, reactions and files go.
+
+    The author may delete their own; room moderators (and admins in channels) anyone's.
+    """
+    removed_files: list[int] = []
+    async with ctx.db.transaction("delete_message") as txn:
+        access = await access_message_conn(txn.conn, acting_user, message_id, RoomAction.READ)
+        message = access.message
+        if message.deleted:
+            return await message_view(txn.conn, message)
+        own = message.author_id == acting_user.id
+        enforce(acting_user, access.room, RoomAction.POST if own else RoomAction.DELETE_ANY)
+        await message_store.delete_edits_txn(txn.conn, message.id)
+        await message_store.unindex_message_txn(txn.conn, message.id)
+        reactions = await message_store.list_reactions(txn.conn, [message.id])
+        for emoji, users in reactions.get(message.id, ()):
+            for user_id in users:
+                await message_store.delete_reaction_txn(txn.conn, message.id, user_id, emoji)
+        attached = await file_store.list_files_of_messages(txn.conn, [message.id])
+        removed_files = [f.id for f in attached.get(message.id, ())]
+        await file_store.delete_files_txn(txn.conn, removed_files)
+        await message_store.update_message_txn(
+            txn.conn, message.id, text="", deleted=True, pinned_at=None, pinned_by=None
+        )
+        view = await _reload_view(txn.conn, message.id)
+        await txn.append_event(
+            EventType.MESSAGE_DELETED, view.model_dump_json(), room_id=message.room_id
+        )
+        if not own:
+            await audit(
+                ctx, txn, "message.delete_other", acting_user=acting_user,
+                target_type="message", target_id=message.id,
+                details={"room_id": str(message.room_id), "author_id": str(message.author_id)},
+            )
+    for file_id in removed_files:  # bytes go only once the rows are gone for good
+        ctx.files.delete(file_id)
+    return view
+
+
+async def _change_reaction(
+    ctx: Context, message_id: int, emoji: str, *, add: bool, acting_user: Requester
+) -> MessageView:
+    if not is_valid_emoji(emoji):
+        raise BadRequest("That is not an emoji.")
+    async with ctx.db.transaction("add_reaction" if add else "remove_reaction") as txn:
+        access = await access_message_conn(txn.conn, acting_user, message_id, RoomAction.POST)
+        message = access.message
+        if message.deleted:
+            raise NotFound
+        if add:
+            existing = await message_store.list_reactions(txn.conn, [message.id])
+            kinds = {e for e, _ in existing.get(message.id, ())}
+            if emoji not in kinds and len(kinds) >= MAX_REACTION_KINDS:
+                raise BadRequest(f"A message can have at most {MAX_REACTION_KINDS} reactions.")
+            changed = await message_store.insert_reaction_txn(
+                txn.conn, message.id, acting_user.id, emoji, txn.now
+            )
+        else:
+            changed = await message_store.delete_reaction_txn(
+                txn.conn, message.id, acting_user.id, emoji
+            )
+        view = await _reload_view(txn.conn, message.id)
+        if changed:
+            await txn.append_event(
+                EventType.REACTION_ADDED if add else EventType.REACTION_REMOVED,
+                payload(message=view, user_id=format_id(acting_user.id), emoji=emoji),
+                room_id=message.room_id,
+            )
+    return view
+
+
+async def do_add_reaction(
+    ctx: Context, message_id: int, emoji: str, *, acting_user: Requester
+) -> MessageView:
+    """React to a message (idempotent)."""
+    return await _change_reaction(ctx, message_id, emoji, add=True, acting_user=acting_user)
+
+
+async def do_remove_reaction(
+    ctx: Context, message_id: int, emoji: str, *, acting_user: Requester
+) -> MessageView:
+    """Take back one's own reaction (idempotent)."""
+    return await _change_reaction(ctx, message_id, emoji, add=False, acting_user=acting_user)
+
+
+async def do_pin_message(
+    ctx: Context, message_id: int, *, pinned: bool, acting_user: Requester
+) -> MessageView:
+    async with ctx.db.transaction("pin_message") as txn:
+        access = await access_message_conn(txn.conn, acting_user, message_id, RoomAction.PIN)
+        message = access.message
+        if message.deleted:
+            raise NotFound
+        if (message.pinned_at is not None) == pinned:
+            return await message_view(txn.conn, message)
+        await message_store.update_message_txn(
+            txn.conn,
+            message.id,
+            pinned_at=txn.now if pinned else None,
+            pinned_by=acting_user.id if pinned else None,
+        )
+        view = await _reload_view(txn.conn, message.id)
+        await txn.append_event(
+            EventType.MESSAGE_UPDATED, view.model_dump_json(), room_id=message.room_id
+        )
+    return view
+
+
+async def do_mark_read(
+    ctx: Context, room_id: int, *, position: int, acting_user: Requester
+) -> ReadStateView:
+    """Move the read position forward (never back, never past the room's latest)."""
+    async with ctx.db.transaction("mark_read") as txn:
+        access = await access_room_conn(txn.conn, acting_user, room_id, RoomAction.READ)
+        if access.membership is None:
+            raise Forbidden("Join the room first.")
+        target = min(max(position, access.membership.last_read_position), access.room.last_position)
+        if target == access.membership.last_read_position:
+            return await read_state(txn.conn, acting_user.id, room_id)
+        await room_store.update_membership_txn(
+            txn.conn, room_id, acting_user.id, last_read_position=target
+        )
+        state = await read_state(txn.conn, acting_user.id, room_id)
+        await txn.append_event(
+            EventType.READ_UPDATED, state.model_dump_json(), user_id=acting_user.id
+        )
+    return state

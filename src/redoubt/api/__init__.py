@@ -1,0 +1,1 @@
+"""REST transport: thin, strictly typed endpoints calling queries and actions."""

@@ -1,0 +1,1 @@
+"""One module per aggregate noun, mirroring ``actions/`` and ``queries/``."""

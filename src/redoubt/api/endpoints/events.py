@@ -1,0 +1,43 @@
+"""The WebSocket event stream (protocol in :mod:`redoubt.realtime.gateway`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from redoubt.api.deps import SESSION_COOKIE, container_of, origin_matches_host
+
+router = APIRouter(tags=["events"])
+
+
+class _StarletteTransport:
+    __slots__ = ("_ws",)
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+
+    async def receive_text(self) -> str:
+        return await self._ws.receive_text()
+
+    async def send_text(self, data: str) -> None:
+        await self._ws.send_text(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._ws.close(code, reason)
+
+
+@router.websocket("/events")
+async def events(ws: WebSocket) -> None:
+    container = container_of(ws)  # type: ignore[arg-type]  # WebSocket shares Request's app
+    await ws.accept()
+    # The session cookie counts only for same-origin pages (no cross-site WebSocket
+    # hijacking); other clients send their token in the hello frame.
+    cookie = ws.cookies.get(SESSION_COOKIE)
+    if cookie is not None and not origin_matches_host(
+        ws.headers.get("origin"), ws.headers.get("host")
+    ):
+        cookie = None
+    ip = ws.client.host if ws.client else ""
+    try:
+        await container.gateway.serve(_StarletteTransport(ws), cookie_token=cookie, ip=ip)
+    except WebSocketDisconnect:
+        return

@@ -1,0 +1,138 @@
+"""Messages: post, history, edit, delete, threads, reactions, pins."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from redoubt.actions.messages import (
+    do_add_reaction,
+    do_delete_message,
+    do_edit_message,
+    do_pin_message,
+    do_post_message,
+    do_remove_reaction,
+)
+from redoubt.api.deps import Auth, Ctx, path_id, rate_limit
+from redoubt.api.schemas import EditMessageBody, PostMessageBody
+from redoubt.core.errors import BadRequest
+from redoubt.core.ratelimit import Rate
+from redoubt.domain.views import MessageView
+from redoubt.queries.messages import (
+    access_message,
+    get_history,
+    get_message_edits,
+    get_pinned,
+    get_thread,
+    message_view,
+)
+
+router = APIRouter(tags=["messages"])
+
+Position = Annotated[int | None, Query(ge=0, le=2**62)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+@router.post("/rooms/{room_id}/messages", response_model=MessageView, status_code=201)
+async def post_message(
+    room_id: str, body: PostMessageBody, requester: Auth, ctx: Ctx, request: Request
+) -> MessageView:
+    """Post a message. Repeating a ``client_id`` returns the first message instead."""
+    await rate_limit(request, f"post:{requester.id}", Rate(ctx.settings.rate_post_per_10s, 10.0))
+    return await do_post_message(
+        ctx,
+        path_id(room_id),
+        text=body.text,
+        thread_id=path_id(body.thread_id) if body.thread_id else None,
+        client_id=body.client_id,
+        file_ids=[path_id(f) for f in body.file_ids],
+        acting_user=requester,
+    )
+
+
+@router.get("/rooms/{room_id}/messages", response_model=list[MessageView])
+async def history(
+    room_id: str,
+    requester: Auth,
+    ctx: Ctx,
+    before: Position = None,
+    after: Position = None,
+    around: Position = None,
+    limit: Limit = 50,
+) -> list[MessageView]:
+    """A page of history in position order: the newest page, or ``before`` /
+    ``after`` / ``around`` a position (positions are in every message and event)."""
+    if around is not None and (before is not None or after is not None):
+        raise BadRequest("Use 'around' on its own.")
+    return await get_history(
+        ctx, requester, path_id(room_id), before=before, after=after, around=around, limit=limit
+    )
+
+
+@router.get("/rooms/{room_id}/pins", response_model=list[MessageView])
+async def pins(room_id: str, requester: Auth, ctx: Ctx, limit: Limit = 50) -> list[MessageView]:
+    return await get_pinned(ctx, requester, path_id(room_id), limit=limit)
+
+
+@router.get("/messages/{message_id}", response_model=MessageView)
+async def get_message(message_id: str, requester: Auth, ctx: Ctx) -> MessageView:
+    access = await access_message(ctx, requester, path_id(message_id))
+    async with ctx.db.read("get_message") as conn:
+        return await message_view(conn, access.message)
+
+
+@router.patch("/messages/{message_id}", response_model=MessageView)
+async def edit_message(
+    message_id: str, body: EditMessageBody, requester: Auth, ctx: Ctx
+) -> MessageView:
+    """Edit one's own message; the earlier text is kept in its edit history."""
+    return await do_edit_message(ctx, path_id(message_id), text=body.text, acting_user=requester)
+
+
+@router.delete("/messages/{message_id}", response_model=MessageView)
+async def delete_message(message_id: str, requester: Auth, ctx: Ctx) -> MessageView:
+    """Delete a message, leaving a tombstone (authors; moderators for anyone's)."""
+    return await do_delete_message(ctx, path_id(message_id), acting_user=requester)
+
+
+@router.get("/messages/{message_id}/thread", response_model=list[MessageView])
+async def thread(
+    message_id: str, requester: Auth, ctx: Ctx, after: Position = None, limit: Limit = 50
+) -> list[MessageView]:
+    return await get_thread(ctx, requester, path_id(message_id), after=after, limit=limit)
+
+
+class EditView(BaseModel):
+    editor_id: str
+    previous_text: str
+    edited_at: dt.datetime
+
+
+@router.get("/messages/{message_id}/edits", response_model=list[EditView])
+async def edits(message_id: str, requester: Auth, ctx: Ctx) -> list[EditView]:
+    rows = await get_message_edits(ctx, requester, path_id(message_id))
+    return [EditView(editor_id=e, previous_text=t, edited_at=at) for e, t, at in rows]
+
+
+
+@router.put("/messages/{message_id}/reactions/{emoji}", response_model=MessageView)
+async def add_reaction(message_id: str, emoji: str, requester: Auth, ctx: Ctx) -> MessageView:
+    return await do_add_reaction(ctx, path_id(message_id), emoji, acting_user=requester)
+
+
+@router.delete("/messages/{message_id}/reactions/{emoji}", response_model=MessageView)
+async def remove_reaction(message_id: str, emoji: str, requester: Auth, ctx: Ctx) -> MessageView:
+    return await do_remove_reaction(ctx, path_id(message_id), emoji, acting_user=requester)
+
+
+@router.put("/messages/{message_id}/pin", response_model=MessageView)
+async def pin(message_id: str, requester: Auth, ctx: Ctx) -> MessageView:
+    return await do_pin_message(ctx, path_id(message_id), pinned=True, acting_user=requester)
+
+
+@router.delete("/messages/{message_id}/pin", response_model=MessageView)
+async def unpin(message_id: str, requester: Auth, ctx: Ctx) -> MessageView:
+    return await do_pin_message(ctx, path_id(message_id), pinned=False, acting_user=requester)

@@ -1,0 +1,124 @@
+"""The one composition root: builds and owns every long-lived service.
+
+Accessors are typed and cached on first use (Synapse's ``HomeServer`` pattern). Tests
+build a container with overrides instead of monkeypatching modules.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from redoubt.core.clock import Clock, SystemClock
+from redoubt.core.ids import IdGenerator
+from redoubt.core.passwords import PasswordHasher
+from redoubt.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from redoubt.core.settings import Settings
+from redoubt.queries.context import Context
+from redoubt.queries.events import events_between
+from redoubt.realtime.bus import EventBus, MemoryBus
+from redoubt.realtime.dispatcher import Dispatcher
+from redoubt.realtime.gateway import Gateway
+from redoubt.storage.database import Database
+from redoubt.storage.filestore import LocalFileStore
+from redoubt.storage.migrate import current_revision, head_revision
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["Container", "SchemaOutdatedError"]
+
+
+class SchemaOutdatedError(RuntimeError):
+    """The database schema is not at the version this code needs."""
+
+
+class Container:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+
+    @functools.cached_property
+    def database(self) -> Database:
+        return Database(self.settings.effective_database_url, clock=self.clock.now)
+
+    @functools.cached_property
+    def redis(self) -> Redis | None:
+        if self.settings.redis_url is None:
+            return None
+        from redis.asyncio import Redis  # noqa: PLC0415 - only scale-out needs the client
+
+        return Redis.from_url(self.settings.redis_url.get_secret_value())
+
+    @functools.cached_property
+    def context(self) -> Context:
+        s = self.settings
+        return Context(
+            db=self.database,
+            clock=self.clock,
+            ids=IdGenerator(s.node_id),
+            settings=s,
+            passwords=PasswordHasher(
+                time_cost=s.argon2_time_cost,
+                memory_kib=s.argon2_memory_kib,
+                parallelism=s.argon2_parallelism,
+            ),
+            files=LocalFileStore(s.data_dir / "uploads"),
+        )
+
+    @functools.cached_property
+    def bus(self) -> EventBus:
+        if self.redis is not None:
+            from redoubt.realtime.redis_bus import RedisBus  # noqa: PLC0415 - scale-out only
+
+            return RedisBus(self.redis)
+        return MemoryBus()
+
+    @functools.cached_property
+    def rate_limiter(self) -> RateLimiter:
+        if self.redis is not None:
+            return RedisRateLimiter(self.redis)
+        return MemoryRateLimiter()
+
+    @functools.cached_property
+    def dispatcher(self) -> Dispatcher:
+        ctx = self.context
+        return Dispatcher(
+            fetch_between=lambda after, upto: events_between(ctx, after, upto),
+            fetch_position=ctx.db.current_position,
+            replay_buffer=self.settings.ws_replay_buffer,
+        )
+
+    @functools.cached_property
+    def gateway(self) -> Gateway:
+        return Gateway(
+            self.context, dispatcher=self.dispatcher, bus=self.bus, limiter=self.rate_limiter
+        )
+
+    async def check_schema(self) -> None:
+        """Refuse to run on a database that isn't at the current schema version."""
+        current = await current_revision(self.database.engine)
+        head = head_revision()
+        if current != head:
+            raise SchemaOutdatedError(
+                f"The database schema is at {current or 'nothing (empty database)'}, "
+                f"this version of Redoubt needs {head}. Run `redoubt db upgrade` first."
+            )
+
+    async def start(self) -> None:
+        """Check the schema, connect the bus and start fan-out."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.check_schema()
+        self.bus.subscribe(self.dispatcher.on_events, self.dispatcher.on_ephemeral)
+        await self.bus.start()
+        self.database.set_event_sink(self.bus.publish)
+        await self.dispatcher.start()
+        _ = self.gateway
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop()
+        await self.bus.stop()
+        self.database.set_event_sink(None)
+        await self.database.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()

@@ -1,0 +1,1 @@
+"""Leaf layer: ids, clock, errors, settings, logging with redaction, rate limits."""

@@ -1,0 +1,1 @@
+"""Pure rules, no IO: roles, permissions, names, mentions, and the public views."""

@@ -1,0 +1,39 @@
+"""Event type names: the realtime contract (every one has an apply_events test)."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["EphemeralType", "EventType"]
+
+
+class EventType(enum.StrEnum):
+    MESSAGE_CREATED = "message.created"
+    """data: MessageView."""
+    MESSAGE_UPDATED = "message.updated"
+    """data: MessageView (edited, pinned/unpinned, thread reply count changed)."""
+    MESSAGE_DELETED = "message.deleted"
+    """data: MessageView of the tombstone."""
+    REACTION_ADDED = "reaction.added"
+    """data: {message: MessageView, user_id, emoji}."""
+    REACTION_REMOVED = "reaction.removed"
+    """data: {message: MessageView, user_id, emoji}."""
+    ROOM_UPDATED = "room.updated"
+    """data: {room: RoomView} (topic, archived)."""
+    MEMBER_ADDED = "room.member_added"
+    """data: {room: RoomView, user_id, role, read: ReadStateView}."""
+    MEMBER_REMOVED = "room.member_removed"
+    """data: {room: RoomView, user_id}; also delivered to the removed user."""
+    MEMBER_UPDATED = "room.member_updated"
+    """data: {room_id, user_id, role}."""
+    READ_UPDATED = "read.updated"
+    """data: ReadStateView; only to the reader."""
+    USER_UPDATED = "user.updated"
+    """data: UserView; to everyone (display name, role, deactivation)."""
+
+
+class EphemeralType(enum.StrEnum):
+    """Never stored, carry no ``seq``, not replayed on resume."""
+
+    TYPING = "typing"
+    PRESENCE = "presence"

@@ -1,0 +1,1 @@
+"""Reads and permission-checked lookups: ``access_<noun>(ctx, requester, id)``."""

@@ -1,0 +1,223 @@
+"""The WebSocket event stream, independent of the web framework.
+
+Protocol (``GET /api/v1/events``):
+
+1. Client: ``{"type": "hello", "token": "...", "since": N | null}``. The token is never
+   in the URL (URLs get logged); a browser may omit it and rely on its session cookie.
+2. Server: ``{"type": "ready", "seq": P, "user_id": "..."}`` where P is the current
+   position, then every event in ``(since, P]`` the user may see (from memory, or from
+   the database when memory no longer has them), then live events after P, in order,
+   each ``{"seq": N, "type": "...", "data": {...}}``.
+3. Client may send ``{"type": "typing", "room_id": "..."}`` and ``{"type": "ping"}``.
+
+Ephemeral frames (``typing``, ``presence``) carry no ``seq``. Errors are
+``{"type": "error", "code": "...", "message": "..."}``; fatal ones close the socket with
+a 4xxx code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from redoubt.core.errors import Unauthorized
+from redoubt.core.ids import format_id, parse_id
+from redoubt.core.logging import get_logger
+from redoubt.core.ratelimit import Rate, RateLimiter
+from redoubt.domain.events import EphemeralType
+from redoubt.queries.auth import authenticate
+from redoubt.queries.context import Context
+from redoubt.queries.events import events_for_user, room_ids_of_user
+from redoubt.realtime.bus import EphemeralEvent, EventBus
+from redoubt.realtime.connection import Connection
+from redoubt.realtime.dispatcher import Dispatcher, replay_filter
+
+__all__ = [
+    "CLOSE_BAD_HELLO",
+    "CLOSE_BAD_POSITION",
+    "CLOSE_UNAUTHORIZED",
+    "Gateway",
+    "Transport",
+]
+
+CLOSE_BAD_HELLO = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_BAD_POSITION = 4409
+CLOSE_POLICY = 1008
+_HELLO_TIMEOUT = 10.0
+_REPLAY_PAGE = 2_000
+_MAX_BAD_FRAMES = 20
+
+_log = get_logger(__name__)
+
+_Id = Annotated[str, StringConstraints(min_length=1, max_length=20)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Hello(_Frame):
+    type: Literal["hello"]
+    token: Annotated[str, StringConstraints(max_length=256)] | None = None
+    since: Annotated[int, Field(ge=0, le=2**62)] | None = None
+
+
+class TypingFrame(_Frame):
+    type: Literal["typing"]
+    room_id: _Id
+
+
+class PingFrame(_Frame):
+    type: Literal["ping"]
+
+
+ClientFrame = Annotated[TypingFrame | PingFrame, Field(discriminator="type")]
+_client_frame: TypeAdapter[TypingFrame | PingFrame] = TypeAdapter(ClientFrame)
+
+
+class Transport(Protocol):
+    async def receive_text(self) -> str: ...
+    async def send_text(self, data: str) -> None: ...
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+def _error(code: str, message: str, **extra: object) -> str:
+    return json.dumps({"type": "error", "code": code, "message": message, **extra})
+
+
+class Gateway:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        dispatcher: Dispatcher,
+        bus: EventBus,
+        limiter: RateLimiter,
+    ) -> None:
+        self._ctx = ctx
+        self._dispatcher = dispatcher
+        self._bus = bus
+        self._limiter = limiter
+        self._frame_rate = Rate(ctx.settings.rate_ws_frames_per_second, 1.0)
+        self._tasks: set[asyncio.Task[None]] = set()
+        dispatcher.on_user_online = self._presence_changed
+
+    def _presence_changed(self, user_id: int, online: bool) -> None:
+        frame = json.dumps(
+            {
+                "type": EphemeralType.PRESENCE.value,
+                "data": {"user_id": format_id(user_id), "status": "online" if online else "offline"},
+            }
+        )
+        task = asyncio.create_task(self._bus.publish_ephemeral(EphemeralEvent(frame, None)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def serve(self, transport: Transport, *, cookie_token: str | None, ip: str) -> None:
+        """Run one client session until it disconnects."""
+        try:
+            raw = await asyncio.wait_for(transport.receive_text(), _HELLO_TIMEOUT)
+            hello = Hello.model_validate_json(raw)
+        except (TimeoutError, ValidationError, ValueError):
+            await transport.send_text(
+                _error("invalid_hello", 'The first frame must be {"type": "hello", ...}.')
+            )
+            await transport.close(CLOSE_BAD_HELLO, "invalid hello")
+            return
+        token = hello.token or cookie_token
+        try:
+            if token is None:
+                raise Unauthorized
+            requester, session = await authenticate(self._ctx, token, ip=ip)
+        except Unauthorized:
+            await transport.send_text(_error("unauthorized", "Authentication required."))
+            await transport.close(CLOSE_UNAUTHORIZED, "unauthorized")
+            return
+
+        conn = Connection(
+            user_id=requester.id,
+            session_id=session.id,
+            send_text=transport.send_text,
+            close=transport.close,
+            max_queue=self._ctx.settings.ws_send_queue,
+        )
+        dispatcher = self._dispatcher
+        current = dispatcher.begin_sync(conn)
+        try:
+            if hello.since is not None and hello.since > current:
+                await transport.send_text(
+                    _error("invalid_since", "That position is ahead of the server's.")
+                )
+                await transport.close(CLOSE_BAD_POSITION, "invalid position")
+                return
+            conn.room_ids = await room_ids_of_user(self._ctx, requester.id)
+            await transport.send_text(
+                json.dumps({"type": "ready", "seq": current, "user_id": format_id(requester.id)})
+            )
+            if hello.since is not None:
+                await self._replay(transport, conn, hello.since, current)
+            conn.start()
+            dispatcher.go_live(conn)
+            await self._read_loop(transport, conn)
+        finally:
+            dispatcher.remove(conn)
+            await conn.stop()
+
+    async def _replay(self, transport: Transport, conn: Connection, since: int, upto: int) -> None:
+        in_memory = self._dispatcher.replay_from_ring(since, upto)
+        if in_memory is not None:
+            for frame in replay_filter(conn.user_id, conn.room_ids, in_memory):
+                await transport.send_text(frame)
+            return
+        after = since
+        while after < upto:
+            page = await events_for_user(
+                self._ctx, conn.user_id, conn.room_ids, after=after, upto=upto, limit=_REPLAY_PAGE
+            )
+            for event in page:
+                await transport.send_text(event.frame)
+            if len(page) < _REPLAY_PAGE:
+                break
+            after = page[-1].seq
+
+    async def _read_loop(self, transport: Transport, conn: Connection) -> None:
+        bad = 0
+        key = f"ws:{id(conn)}"
+        while not conn.closing:
+            raw = await transport.receive_text()
+            decision = await self._limiter.hit(key, self._frame_rate)
+            if not decision.allowed:
+                conn.enqueue(
+                    _error("rate_limited", "Too many frames.", retry_after=decision.retry_after)
+                )
+                bad += 1
+            else:
+                try:
+                    frame = _client_frame.validate_json(raw)
+                except ValidationError:
+                    conn.enqueue(_error("invalid_frame", "Unknown or malformed frame."))
+                    bad += 1
+                else:
+                    await self._handle(conn, frame)
+            if bad > _MAX_BAD_FRAMES:
+                conn.close_soon(CLOSE_POLICY, "too many invalid or excess frames")
+
+    async def _handle(self, conn: Connection, frame: TypingFrame | PingFrame) -> None:
+        if isinstance(frame, PingFrame):
+            conn.enqueue('{"type":"pong"}')
+            return
+        room_id = parse_id(frame.room_id)
+        if room_id is None or room_id not in conn.room_ids:
+            conn.enqueue(_error("not_found", "Not found."))
+            return
+        payload = json.dumps(
+            {
+                "type": EphemeralType.TYPING.value,
+                "data": {"room_id": frame.room_id, "user_id": format_id(conn.user_id)},
+            }
+        )
+        await self._bus.publish_ephemeral(EphemeralEvent(payload, room_id))

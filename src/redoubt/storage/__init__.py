@@ -1,0 +1,1 @@
+"""All SQL lives here: schema, repositories, transactions with on-commit events, migrations."""

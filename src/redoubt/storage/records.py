@@ -1,0 +1,96 @@
+"""Frozen row records returned by the repositories (never ORM objects)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from redoubt.domain.enums import MemberRole, RoomKind, UserRole
+
+__all__ = [
+    "FileRecord",
+    "MembershipRecord",
+    "MessageRecord",
+    "RoomRecord",
+    "SessionRecord",
+    "UserRecord",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    username: str
+    display_name: str
+    role: UserRole
+    password_hash: str | None
+    is_active: bool
+    created_at: dt.datetime
+
+    def __repr__(self) -> str:  # the hash stays out of reprs and tracebacks
+        return f"UserRecord(id={self.id}, username={self.username!r}, role={self.role.value})"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: int
+    user_id: int
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    expires_at: dt.datetime
+    user_agent: str
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    id: int
+    kind: RoomKind
+    name: str | None
+    topic: str
+    archived: bool
+    dm_key: str | None
+    created_by: int
+    created_at: dt.datetime
+    last_position: int
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    room_id: int
+    user_id: int
+    role: MemberRole
+    joined_at: dt.datetime
+    last_read_position: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    room_id: int
+    author_id: int
+    position: int
+    content_type: str
+    text: str
+    thread_id: int | None
+    reply_count: int
+    mentions_room: bool
+    client_id: str | None
+    created_at: dt.datetime
+    edited_at: dt.datetime | None
+    deleted: bool
+    pinned_at: dt.datetime | None
+    pinned_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    id: int
+    room_id: int
+    uploader_id: int
+    message_id: int | None
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: dt.datetime

@@ -1,0 +1,146 @@
+"""Users and sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from redoubt.domain.enums import UserRole
+from redoubt.storage.records import SessionRecord, UserRecord
+from redoubt.storage.schema import sessions, users
+
+__all__ = [
+    "delete_session_txn",
+    "delete_user_sessions_txn",
+    "get_session_by_token_hash",
+    "get_user_by_id",
+    "get_user_by_username",
+    "get_users_by_ids",
+    "get_users_by_usernames",
+    "insert_session_txn",
+    "insert_user_txn",
+    "list_users",
+    "touch_session_txn",
+    "update_user_txn",
+]
+
+
+def _user(row: Any) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=UserRole(row.role),
+        password_hash=row.password_hash,
+        is_active=row.is_active,
+        created_at=row.created_at,
+    )
+
+
+def _session(row: Any) -> SessionRecord:
+    return SessionRecord(
+        id=row.id,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at,
+        user_agent=row.user_agent,
+        ip=row.ip,
+    )
+
+
+async def get_user_by_id(conn: AsyncConnection, user_id: int) -> UserRecord | None:
+    row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+    return _user(row) if row else None
+
+
+async def get_user_by_username(conn: AsyncConnection, username: str) -> UserRecord | None:
+    row = (await conn.execute(select(users).where(users.c.username == username.lower()))).first()
+    return _user(row) if row else None
+
+
+async def get_users_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> list[UserRecord]:
+    if not ids:
+        return []
+    rows = await conn.execute(select(users).where(users.c.id.in_(list(ids))))
+    return [_user(r) for r in rows]
+
+
+async def get_users_by_usernames(
+    conn: AsyncConnection, names: Sequence[str]
+) -> list[UserRecord]:
+    if not names:
+        return []
+    rows = await conn.execute(select(users).where(users.c.username.in_(list(names))))
+    return [_user(r) for r in rows]
+
+
+async def list_users(conn: AsyncConnection, *, limit: int, after_id: int = 0) -> list[UserRecord]:
+    rows = await conn.execute(
+        select(users).where(users.c.id > after_id).order_by(users.c.id).limit(limit)
+    )
+    return [_user(r) for r in rows]
+
+
+async def insert_user_txn(conn: AsyncConnection, user: UserRecord) -> None:
+    await conn.execute(
+        insert(users).values(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            role=user.role.value,
+            password_hash=user.password_hash,
+            is_active=user.is_active,
+            created_at=user.created_at,
+        )
+    )
+
+
+async def update_user_txn(conn: AsyncConnection, user_id: int, **fields: Any) -> None:
+    """Update only the named columns (never a whole-row save)."""
+    if "role" in fields and isinstance(fields["role"], UserRole):
+        fields["role"] = fields["role"].value
+    await conn.execute(update(users).where(users.c.id == user_id).values(**fields))
+
+
+async def insert_session_txn(
+    conn: AsyncConnection, session: SessionRecord, token_hash: bytes
+) -> None:
+    await conn.execute(
+        insert(sessions).values(
+            id=session.id,
+            user_id=session.user_id,
+            token_hash=token_hash,
+            created_at=session.created_at,
+            last_seen_at=session.last_seen_at,
+            expires_at=session.expires_at,
+            user_agent=session.user_agent,
+            ip=session.ip,
+        )
+    )
+
+
+async def get_session_by_token_hash(
+    conn: AsyncConnection, token_hash: bytes
+) -> SessionRecord | None:
+    # An indexed equality lookup on a SHA-256 of a 256-bit secret: no timing signal
+    # about the secret itself can be had from it.
+    row = (await conn.execute(select(sessions).where(sessions.c.token_hash == token_hash))).first()
+    return _session(row) if row else None
+
+
+async def touch_session_txn(conn: AsyncConnection, session_id: int, now: dt.datetime) -> None:
+    await conn.execute(update(sessions).where(sessions.c.id == session_id).values(last_seen_at=now))
+
+
+async def delete_session_txn(conn: AsyncConnection, session_id: int) -> None:
+    await conn.execute(delete(sessions).where(sessions.c.id == session_id))
+
+
+async def delete_user_sessions_txn(conn: AsyncConnection, user_id: int) -> int:
+    result = await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+    return int(result.rowcount)

@@ -1,0 +1,230 @@
+"""Test harness: a real Redoubt server (uvicorn, loopback, random port) per test.
+
+Seed data goes through the real actions; requests go over real HTTP and WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import websockets
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from redoubt.actions.users import do_create_user
+from redoubt.api.app import create_app
+from redoubt.container import Container
+from redoubt.core.settings import Settings, load_settings
+from redoubt.domain.enums import UserRole
+from redoubt.storage.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get(
+    "REDOUBT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("REDOUBT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+PASSWORD = "correct horse battery staple"
+
+_sqlite_template: Path | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sqlite_database(data_dir: Path) -> None:
+    """A migrated SQLite database in ``data_dir`` (migrated once, then copied)."""
+    global _sqlite_template  # noqa: PLW0603 - a per-session cache of the migrated file
+    if _sqlite_template is None:
+        template_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"redoubt-tpl-{uuid.uuid4().hex}"
+        template_dir.mkdir(parents=True)
+        upgrade(f"sqlite+aiosqlite:///{template_dir / 'redoubt.db'}")
+        _sqlite_template = template_dir / "redoubt.db"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_sqlite_template, data_dir / "redoubt.db")
+
+
+async def postgres_database() -> str:
+    """A fresh, migrated PostgreSQL database; returns its URL."""
+    name = f"redoubt_test_{uuid.uuid4().hex[:12]}"
+    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
+async def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+def test_settings(data_dir: Path, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "data_dir": data_dir,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 64,
+        "log_json": True,
+        # Generous limits; rate-limit tests lower them explicitly.
+        "rate_login_per_minute": 1000,
+        "rate_post_per_10s": 10_000,
+        "rate_api_per_second": 10_000,
+        "rate_ws_frames_per_second": 1000,
+    }
+    base.update(overrides)
+    return load_settings({}, **base)
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    token: str
+    role: str
+
+
+@dataclass
+class Server:
+    container: Container
+    base_url: str
+    ws_url: str
+    http: httpx.AsyncClient
+    _users: dict[str, User] = field(default_factory=dict)
+
+    async def create_user(
+        self, username: str, *, role: UserRole = UserRole.USER, login: bool = True
+    ) -> User:
+        user = await do_create_user(
+            self.container.context,
+            username=username,
+            display_name=username.title(),
+            password=PASSWORD,
+            role=role,
+            acting_user=None,
+        )
+        token = ""
+        if login:
+            resp = await self.http.post(
+                "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
+            )
+            assert resp.status_code == 200, resp.text
+            token = resp.json()["token"]
+        out = User(id=str(user.id), username=username, token=token, role=role.value)
+        self._users[username] = out
+        return out
+
+    async def request(
+        self, method: str, path: str, user: User | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if user is not None:
+            headers["Authorization"] = f"Bearer {user.token}"
+        return await self.http.request(method, path, headers=headers, **kwargs)
+
+    async def ok(self, method: str, path: str, user: User | None = None, **kwargs: Any) -> Any:
+        resp = await self.request(method, path, user, **kwargs)
+        assert resp.status_code < 300, (resp.status_code, resp.text)
+        return resp.json() if resp.content else None
+
+    async def room(self, owner: User, name: str, kind: str = "channel", *members: User) -> str:
+        room = await self.ok("POST", "/api/v1/rooms", owner, json={"name": name, "kind": kind})
+        for member in members:
+            await self.ok(
+                "POST", f"/api/v1/rooms/{room['id']}/members", owner, json={"user_id": member.id}
+            )
+        return str(room["id"])
+
+    async def post(self, user: User, room_id: str, text: str, **extra: Any) -> Any:
+        return await self.ok(
+            "POST", f"/api/v1/rooms/{room_id}/messages", user, json={"text": text, **extra}
+        )
+
+    @contextlib.asynccontextmanager
+    async def events(
+        self, user: User, since: int | None = None
+    ) -> AsyncIterator[EventClient]:
+        async with websockets.connect(self.ws_url, max_size=2**22) as ws:
+            await ws.send(json.dumps({"type": "hello", "token": user.token, "since": since}))
+            ready = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert ready["type"] == "ready", ready
+            yield EventClient(ws, ready["seq"])
+
+
+@dataclass
+class EventClient:
+    ws: Any
+    ready_seq: int
+
+    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
+        return dict(json.loads(await asyncio.wait_for(self.ws.recv(), timeout)))
+
+    async def next_event(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The next frame that has a position (skips presence and typing)."""
+        while True:
+            frame = await self.next(timeout)
+            if "seq" in frame and frame.get("type") != "ready":
+                return frame
+
+    async def until(self, type_: str, timeout: float = 5.0) -> dict[str, Any]:
+        while True:
+            frame = await self.next(timeout)
+            if frame.get("type") == type_:
+                return frame
+
+    async def drain(self, quiet: float = 0.3) -> list[dict[str, Any]]:
+        out = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                out.append(await self.next(quiet))
+        return out
+
+
+@contextlib.asynccontextmanager
+async def run_server(settings: Settings) -> AsyncIterator[Server]:
+    """Start a real server on a free loopback port; stop it on exit."""
+    container = Container(settings)
+    app = create_app(container)
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        ws_max_size=settings.ws_max_frame_bytes,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    assert server.started, "server did not start"
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        try:
+            yield Server(container, base, f"ws://127.0.0.1:{port}/api/v1/events", http)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
