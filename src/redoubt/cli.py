@@ -12,7 +12,7 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,12 @@ from rich.table import Table
 from redoubt.core.errors import ApiError
 from redoubt.core.logging import configure_logging
 from redoubt.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from redoubt.container import Container
+    from redoubt.queries.context import Context
+    from redoubt.storage.audit import AuditRecord
+    from redoubt.storage.records import UserRecord
 
 __all__ = ["app", "main"]
 
@@ -48,7 +54,7 @@ DataDir = Annotated[
 ]
 
 
-def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
+def _settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
     try:
         return load_settings(data_dir=data_dir, **overrides)
     except (ValueError, OSError) as exc:
@@ -56,9 +62,9 @@ def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _run(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+def _run(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
     """Run ``work(container)`` on a started container (no HTTP server)."""
-    from redoubt.container import Container, SchemaOutdatedError  # noqa: PLC0415 - fast --help
+    from redoubt.container import Container, SchemaOutdatedError
 
     async def go() -> T:
         container = Container(settings)
@@ -80,15 +86,17 @@ def _run(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run the server (embedded default: SQLite in the data folder, no other service)."""
-    import uvicorn  # noqa: PLC0415 - heavy import only when serving
+    import uvicorn
 
-    from redoubt.api.app import create_app  # noqa: PLC0415
-    from redoubt.container import Container, SchemaOutdatedError  # noqa: PLC0415
+    from redoubt.api.app import create_app
+    from redoubt.container import Container, SchemaOutdatedError
 
     settings = _settings(data_dir, host=host, port=port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -117,10 +125,7 @@ def serve(
     )
 
 
-async def _check(container: object) -> None:
-    from redoubt.container import Container  # noqa: PLC0415
-
-    assert isinstance(container, Container)
+async def _check(container: Container) -> None:
     try:
         await container.check_schema()
     finally:
@@ -130,7 +135,7 @@ async def _check(container: object) -> None:
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None) -> None:
     """Create the database or bring its schema up to date."""
-    from redoubt.storage.migrate import upgrade  # noqa: PLC0415
+    from redoubt.storage.migrate import upgrade
 
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -141,9 +146,9 @@ def db_upgrade(data_dir: DataDir = None) -> None:
 @db_app.command("current")
 def db_current(data_dir: DataDir = None) -> None:
     """Show the schema version of the database and the one this code needs."""
-    from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415
+    from sqlalchemy.ext.asyncio import create_async_engine
 
-    from redoubt.storage.migrate import current_revision, head_revision  # noqa: PLC0415
+    from redoubt.storage.migrate import current_revision, head_revision
 
     settings = _settings(data_dir)
 
@@ -177,8 +182,8 @@ def create_user(
     data_dir: DataDir = None,
 ) -> None:
     """Create a user; the password is read from standard input (prompted on a terminal)."""
-    from redoubt.actions.users import do_create_user  # noqa: PLC0415
-    from redoubt.domain.enums import UserRole  # noqa: PLC0415
+    from redoubt.actions.users import do_create_user
+    from redoubt.domain.enums import UserRole
 
     if admin and guest:
         _errors.print("[red]Choose --admin or --guest, not both.[/red]")
@@ -187,10 +192,14 @@ def create_user(
     password = _read_password()
     settings = _settings(data_dir)
 
-    async def work(container: object) -> str:
-        ctx = container.context  # type: ignore[attr-defined]  # Container, imported lazily
+    async def work(container: Container) -> str:
+        ctx = container.context
         user = await do_create_user(
-            ctx, username=name, display_name=display_name, password=password, role=role,
+            ctx,
+            username=name,
+            display_name=display_name,
+            password=password,
+            role=role,
             acting_user=None,
         )
         return str(user.id)
@@ -199,10 +208,14 @@ def create_user(
     _console.print(f"Created {role.value} [bold]{name}[/bold] (id {user_id}).")
 
 
-def _find(ctx: object, name: str) -> Awaitable[object]:
-    from redoubt.queries.users import find_user_by_username  # noqa: PLC0415
+async def _find(ctx: Context, name: str) -> UserRecord:
+    from redoubt.core.errors import NotFound
+    from redoubt.queries.users import find_user_by_username
 
-    return find_user_by_username(ctx, name)  # type: ignore[arg-type]  # Context
+    user = await find_user_by_username(ctx, name)
+    if user is None:
+        raise NotFound(f"No user named {name}.")
+    return user
 
 
 @admin_app.command("deactivate-user")
@@ -210,15 +223,11 @@ def deactivate_user(
     name: Annotated[str, typer.Argument(help="Username.")], data_dir: DataDir = None
 ) -> None:
     """Deactivate a user: their sessions end and their connections close."""
-    from redoubt.actions.users import do_deactivate_user  # noqa: PLC0415
-    from redoubt.core.errors import NotFound  # noqa: PLC0415
+    from redoubt.actions.users import do_deactivate_user
 
-    async def work(container: object) -> None:
-        ctx = container.context  # type: ignore[attr-defined]
-        user = await _find(ctx, name)
-        if user is None:
-            raise NotFound(f"No user named {name}.")
-        await do_deactivate_user(ctx, user.id, acting_user=None)  # type: ignore[attr-defined]
+    async def work(container: Container) -> None:
+        user = await _find(container.context, name)
+        await do_deactivate_user(container.context, user.id, acting_user=None)
 
     _run(_settings(data_dir), work)
     _console.print(f"Deactivated {name}.")
@@ -231,20 +240,16 @@ def set_role(
     data_dir: DataDir = None,
 ) -> None:
     """Change a user's role (their sessions end)."""
-    from redoubt.actions.users import do_set_user_role  # noqa: PLC0415
-    from redoubt.core.errors import NotFound  # noqa: PLC0415
-    from redoubt.domain.enums import UserRole  # noqa: PLC0415
+    from redoubt.actions.users import do_set_user_role
+    from redoubt.domain.enums import UserRole
 
     if role not in ("admin", "user", "guest"):
         _errors.print("[red]The role must be admin, user or guest.[/red]")
         raise typer.Exit(2)
 
-    async def work(container: object) -> None:
-        ctx = container.context  # type: ignore[attr-defined]
-        user = await _find(ctx, name)
-        if user is None:
-            raise NotFound(f"No user named {name}.")
-        await do_set_user_role(ctx, user.id, UserRole(role), acting_user=None)  # type: ignore[attr-defined]
+    async def work(container: Container) -> None:
+        user = await _find(container.context, name)
+        await do_set_user_role(container.context, user.id, UserRole(role), acting_user=None)
 
     _run(_settings(data_dir), work)
     _console.print(f"{name} is now {role}.")
@@ -253,11 +258,11 @@ def set_role(
 @admin_app.command("list-users")
 def list_users(data_dir: DataDir = None) -> None:
     """List every account."""
-    from redoubt.storage.users import list_users as load  # noqa: PLC0415
+    from redoubt.storage.users import list_users as load
 
-    async def work(container: object) -> list[object]:
-        db = container.database  # type: ignore[attr-defined]
-        out: list[object] = []
+    async def work(container: Container) -> list[UserRecord]:
+        db = container.database
+        out: list[UserRecord] = []
         after = 0
         while True:
             async with db.read("cli_list_users") as conn:
@@ -271,7 +276,11 @@ def list_users(data_dir: DataDir = None) -> None:
     table = Table("id", "username", "display name", "role", "active")
     for u in users:
         table.add_row(
-            str(u.id), u.username, u.display_name, u.role.value, "yes" if u.is_active else "no"  # type: ignore[attr-defined]
+            str(u.id),
+            u.username,
+            u.display_name,
+            u.role.value,
+            "yes" if u.is_active else "no",
         )
     _console.print(table)
 
@@ -283,21 +292,23 @@ def audit(
     data_dir: DataDir = None,
 ) -> None:
     """Show the newest audit log entries."""
-    from redoubt.queries.audit import read_audit_log  # noqa: PLC0415
+    from redoubt.queries.audit import read_audit_log
 
-    async def work(container: object) -> list[object]:
-        return list(
-            await read_audit_log(
-                container.context, None, action=action, before_id=None, limit=limit  # type: ignore[attr-defined]
-            )
+    async def work(container: Container) -> list[AuditRecord]:
+        return await read_audit_log(
+            container.context, None, action=action, before_id=None, limit=limit
         )
 
     rows = _run(_settings(data_dir), work)
     table = Table("at", "action", "actor", "target", "ip", "details")
     for r in rows:
         table.add_row(
-            r.at.isoformat(timespec="seconds"), r.action, str(r.actor_id or "-"),  # type: ignore[attr-defined]
-            f"{r.target_type}:{r.target_id or '-'}", r.ip, str(r.details),  # type: ignore[attr-defined]
+            r.at.isoformat(timespec="seconds"),
+            r.action,
+            str(r.actor_id or "-"),
+            f"{r.target_type}:{r.target_id or '-'}",
+            r.ip,
+            str(r.details),
         )
     _console.print(table)
 

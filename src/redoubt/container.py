@@ -46,7 +46,7 @@ class Container:
     def redis(self) -> Redis | None:
         if self.settings.redis_url is None:
             return None
-        from redis.asyncio import Redis  # noqa: PLC0415 - only scale-out needs the client
+        from redis.asyncio import Redis
 
         return Redis.from_url(self.settings.redis_url.get_secret_value())
 
@@ -69,7 +69,7 @@ class Container:
     @functools.cached_property
     def bus(self) -> EventBus:
         if self.redis is not None:
-            from redoubt.realtime.redis_bus import RedisBus  # noqa: PLC0415 - scale-out only
+            from redoubt.realtime.redis_bus import RedisBus
 
             return RedisBus(self.redis)
         return MemoryBus()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from typing_extensions import override
+
 from redoubt.actions._common import audit
 from redoubt.core.errors import Unauthorized
 from redoubt.core.tokens import generate_token, hash_token
@@ -24,6 +26,7 @@ class LoginResult:
     user: UserRecord
     session: SessionRecord
 
+    @override
     def __repr__(self) -> str:
         return f"LoginResult(user={self.user!r}, session_id={self.session.id})"
 
@@ -42,36 +45,44 @@ async def do_login(
     async with ctx.db.read("login_lookup") as conn:
         user = await user_store.get_user_by_username(conn, username.lower())
     ok = await ctx.passwords.verify(user.password_hash if user else None, password)
-    async with ctx.db.transaction("login") as txn:
-        if user is None or not ok or not user.is_active:
+    if user is None or not ok or not user.is_active:
+        async with ctx.db.transaction("login_failed") as txn:
             await audit(
-                ctx, txn, "auth.login_failed", acting_user=None, target_type="user",
-                target_id=user.id if user else None, ip=ip,
+                ctx,
+                txn,
+                "auth.login_failed",
+                acting_user=None,
+                target_type="user",
+                target_id=user.id if user else None,
+                ip=ip,
             )
-            failed = True
-        else:
-            failed = False
-            if user.password_hash and ctx.passwords.needs_rehash(user.password_hash):
-                await user_store.update_user_txn(
-                    txn.conn, user.id, password_hash=await ctx.passwords.hash(password)
-                )
-            token = generate_token(SESSION_TOKEN_KIND)
-            session = SessionRecord(
-                id=ctx.ids.next_id(),
-                user_id=user.id,
-                created_at=txn.now,
-                last_seen_at=txn.now,
-                expires_at=txn.now + dt.timedelta(hours=ctx.settings.session_lifetime_hours),
-                user_agent=user_agent[:256],
-                ip=ip[:64],
-            )
-            await user_store.insert_session_txn(txn.conn, session, hash_token(token))
-            await audit(
-                ctx, txn, "auth.login", acting_user=None, target_type="user",
-                target_id=user.id, ip=ip, details={"session_id": str(session.id)},
-            )
-    if failed or user is None:
         raise Unauthorized("Invalid username or password.")
+    async with ctx.db.transaction("login") as txn:
+        if user.password_hash and ctx.passwords.needs_rehash(user.password_hash):
+            await user_store.update_user_txn(
+                txn.conn, user.id, password_hash=await ctx.passwords.hash(password)
+            )
+        token = generate_token(SESSION_TOKEN_KIND)
+        session = SessionRecord(
+            id=ctx.ids.next_id(),
+            user_id=user.id,
+            created_at=txn.now,
+            last_seen_at=txn.now,
+            expires_at=txn.now + dt.timedelta(hours=ctx.settings.session_lifetime_hours),
+            user_agent=user_agent[:256],
+            ip=ip[:64],
+        )
+        await user_store.insert_session_txn(txn.conn, session, hash_token(token))
+        await audit(
+            ctx,
+            txn,
+            "auth.login",
+            acting_user=None,
+            target_type="user",
+            target_id=user.id,
+            ip=ip,
+            details={"session_id": str(session.id)},
+        )
     return LoginResult(token=token, user=user, session=session)
 
 
@@ -81,7 +92,11 @@ async def do_logout(ctx: Context, *, acting_user: Requester) -> None:
     async with ctx.db.transaction("logout") as txn:
         await user_store.delete_session_txn(txn.conn, acting_user.session_id)
         await audit(
-            ctx, txn, "auth.logout", acting_user=acting_user, target_type="session",
+            ctx,
+            txn,
+            "auth.logout",
+            acting_user=acting_user,
+            target_type="session",
             target_id=acting_user.session_id,
         )
 

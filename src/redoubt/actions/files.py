@@ -9,8 +9,8 @@ import puremagic
 
 from redoubt.core.errors import PayloadTooLarge
 from redoubt.domain.permissions import RoomAction
-from redoubt.queries.context import Context, Requester
 from redoubt.domain.views import FileView
+from redoubt.queries.context import Context, Requester
 from redoubt.queries.messages import file_view
 from redoubt.queries.rooms import access_room, access_room_conn
 from redoubt.storage import files as file_store

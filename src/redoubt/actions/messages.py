@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from redoubt.actions._common import audit, payload
+from redoubt.core.checks import expect
 from redoubt.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from redoubt.core.ids import format_id
 from redoubt.domain.events import EventType
@@ -20,7 +21,7 @@ from redoubt.storage import files as file_store
 from redoubt.storage import messages as message_store
 from redoubt.storage import rooms as room_store
 from redoubt.storage import users as user_store
-from redoubt.storage.records import MessageRecord
+from redoubt.storage.records import FileRecord, MessageRecord
 
 __all__ = [
     "MAX_FILES_PER_MESSAGE",
@@ -43,6 +44,41 @@ def _check_text(ctx: Context, text: str, *, allow_empty: bool) -> None:
         raise BadRequest(f"Messages are at most {ctx.settings.max_message_chars} characters.")
     if not allow_empty and not text.strip():
         raise BadRequest("The message is empty.")
+
+
+async def _thread_root(conn: AsyncConnection, room_id: int, thread_id: int) -> MessageRecord:
+    """The root of the thread ``thread_id`` names (a reply's id means its thread)."""
+    root = await message_store.get_message_by_id(conn, thread_id)
+    if root is not None and root.thread_id is not None:
+        root = await message_store.get_message_by_id(conn, root.thread_id)
+    if root is None or root.room_id != room_id or root.deleted:
+        raise NotFound("No such thread.")
+    return root
+
+
+async def _attachable_files(
+    conn: AsyncConnection, room_id: int, file_ids: Sequence[int], acting_user: Requester
+) -> list[FileRecord]:
+    """The actor's own unattached uploads in this room; anything else is not found."""
+    wanted = set(file_ids)
+    files = await file_store.get_files_by_ids(conn, list(wanted))
+    if len(files) != len(wanted) or any(
+        f.uploader_id != acting_user.id or f.room_id != room_id or f.message_id is not None
+        for f in files
+    ):
+        raise NotFound("No such file.")
+    return files
+
+
+async def _member_ids_named(
+    conn: AsyncConnection, room_id: int, usernames: frozenset[str]
+) -> list[int]:
+    """Ids of the room's members among ``usernames`` (others can't be notified here)."""
+    if not usernames:
+        return []
+    users = await user_store.get_users_by_usernames(conn, sorted(usernames))
+    member_ids = set(await room_store.list_member_ids(conn, room_id)) if users else set()
+    return sorted(u.id for u in users if u.id in member_ids)
 
 
 async def do_post_message(
@@ -80,27 +116,10 @@ async def do_post_message(
                 if earlier.room_id != room_id:
                     raise Conflict("That client_id was used for another message.")
                 return await message_view(conn, earlier)
-        root: MessageRecord | None = None
-        if thread_id is not None:
-            root = await message_store.get_message_by_id(conn, thread_id)
-            if root is not None and root.thread_id is not None:
-                root = await message_store.get_message_by_id(conn, root.thread_id)
-            if root is None or root.room_id != room_id or root.deleted:
-                raise NotFound("No such thread.")
-        files = await file_store.get_files_by_ids(conn, list(set(file_ids)))
-        if len(files) != len(set(file_ids)) or any(
-            f.uploader_id != acting_user.id or f.room_id != room_id or f.message_id is not None
-            for f in files
-        ):
-            raise NotFound("No such file.")
-
+        root = await _thread_root(conn, room_id, thread_id) if thread_id is not None else None
+        files = await _attachable_files(conn, room_id, file_ids, acting_user)
         mentions = parse_mentions(text)
-        mentioned_ids: list[int] = []
-        if mentions.usernames:
-            users = await user_store.get_users_by_usernames(conn, sorted(mentions.usernames))
-            for user in users:
-                if await room_store.get_membership(conn, room_id, user.id) is not None:
-                    mentioned_ids.append(user.id)
+        mentioned_ids = await _member_ids_named(conn, room_id, mentions.usernames)
 
         position = await txn.next_seq()
         message = MessageRecord(
@@ -132,12 +151,8 @@ async def do_post_message(
             EventType.MESSAGE_CREATED, view.model_dump_json(), room_id=room_id, seq=position
         )
         if root is not None:
-            await message_store.update_message_txn(
-                conn, root.id, reply_count=root.reply_count + 1
-            )
-            updated_root = await message_store.get_message_by_id(conn, root.id)
-            assert updated_root is not None
-            root_view = await message_view(conn, updated_root)
+            await message_store.update_message_txn(conn, root.id, reply_count=root.reply_count + 1)
+            root_view = await _reload_view(conn, root.id)
             await txn.append_event(
                 EventType.MESSAGE_UPDATED, root_view.model_dump_json(), room_id=room_id
             )
@@ -145,8 +160,7 @@ async def do_post_message(
 
 
 async def _reload_view(conn: AsyncConnection, message_id: int) -> MessageView:
-    record = await message_store.get_message_by_id(conn, message_id)
-    assert record is not None
+    record = expect(await message_store.get_message_by_id(conn, message_id), "the message")
     return await message_view(conn, record)
 
 
@@ -219,8 +233,12 @@ async def do_delete_message(
         )
         if not own:
             await audit(
-                ctx, txn, "message.delete_other", acting_user=acting_user,
-                target_type="message", target_id=message.id,
+                ctx,
+                txn,
+                "message.delete_other",
+                acting_user=acting_user,
+                target_type="message",
+                target_id=message.id,
                 details={"room_id": str(message.room_id), "author_id": str(message.author_id)},
             )
     for file_id in removed_files:  # bytes go only once the rows are gone for good

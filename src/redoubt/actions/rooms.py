@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from redoubt.actions._common import audit, payload
+from redoubt.core.checks import expect
 from redoubt.core.errors import BadRequest, Conflict, ErrorCode, Forbidden, NotFound
 from redoubt.core.ids import format_id
 from redoubt.domain.enums import MemberRole, RoomKind, UserRole
@@ -112,8 +113,13 @@ async def do_create_room(
         await room_store.insert_room_txn(txn.conn, room)
         view = await _add_member_txn(ctx, txn, room, acting_user.id, MemberRole.OWNER)
         await audit(
-            ctx, txn, "room.create", acting_user=acting_user, target_type="room",
-            target_id=room.id, details={"kind": kind.value, "name": name},
+            ctx,
+            txn,
+            "room.create",
+            acting_user=acting_user,
+            target_type="room",
+            target_id=room.id,
+            details={"kind": kind.value, "name": name},
         )
     return view
 
@@ -156,13 +162,16 @@ async def do_open_dm(
             last_position=0,
         )
         await room_store.insert_room_txn(txn.conn, room)
-        view: RoomView | None = None
-        for member in members:
-            view = await _add_member_txn(ctx, txn, room, member, MemberRole.MEMBER)
-        assert view is not None
+        views = [await _add_member_txn(ctx, txn, room, m, MemberRole.MEMBER) for m in members]
+        view = views[-1]
         await audit(
-            ctx, txn, "room.create", acting_user=acting_user, target_type="room",
-            target_id=room.id, details={"kind": "dm", "members": [str(m) for m in members]},
+            ctx,
+            txn,
+            "room.create",
+            acting_user=acting_user,
+            target_type="room",
+            target_id=room.id,
+            details={"kind": "dm", "members": [str(m) for m in members]},
         )
     return view, True
 
@@ -206,8 +215,13 @@ async def do_add_member(
             return await room_view(txn.conn, access.room)
         view = await _add_member_txn(ctx, txn, access.room, user_id, MemberRole.MEMBER)
         await audit(
-            ctx, txn, "room.member_add", acting_user=acting_user, target_type="room",
-            target_id=room_id, details={"user_id": str(user_id)},
+            ctx,
+            txn,
+            "room.member_add",
+            acting_user=acting_user,
+            target_type="room",
+            target_id=room_id,
+            details={"user_id": str(user_id)},
         )
     return view
 
@@ -232,8 +246,13 @@ async def do_remove_member(
             raise Forbidden
         await _remove_member_txn(txn, access.room, user_id)
         await audit(
-            ctx, txn, "room.member_remove", acting_user=acting_user, target_type="room",
-            target_id=room_id, details={"user_id": str(user_id)},
+            ctx,
+            txn,
+            "room.member_remove",
+            acting_user=acting_user,
+            target_type="room",
+            target_id=room_id,
+            details={"user_id": str(user_id)},
         )
 
 
@@ -249,7 +268,8 @@ async def do_set_member_role(
             return
         if target.role is MemberRole.OWNER and role is not MemberRole.OWNER:
             owners = [
-                m for m in await room_store.list_members(txn.conn, room_id)
+                m
+                for m in await room_store.list_members(txn.conn, room_id)
                 if m.role is MemberRole.OWNER
             ]
             if len(owners) == 1:
@@ -261,7 +281,11 @@ async def do_set_member_role(
             room_id=room_id,
         )
         await audit(
-            ctx, txn, "room.member_role", acting_user=acting_user, target_type="room",
+            ctx,
+            txn,
+            "room.member_role",
+            acting_user=acting_user,
+            target_type="room",
             target_id=room_id,
             details={"user_id": str(user_id), "from": target.role.value, "to": role.value},
         )
@@ -275,8 +299,7 @@ async def do_update_room(
     async with ctx.db.transaction("update_room") as txn:
         await access_room_conn(txn.conn, acting_user, room_id, RoomAction.UPDATE)
         await room_store.update_room_txn(txn.conn, room_id, topic=topic)
-        room = await room_store.get_room_by_id(txn.conn, room_id)
-        assert room is not None
+        room = expect(await room_store.get_room_by_id(txn.conn, room_id), "the room")
         view = await room_view(txn.conn, room)
         await txn.append_event(EventType.ROOM_UPDATED, payload(room=view), room_id=room_id)
     return view
@@ -291,12 +314,15 @@ async def do_archive_room(
         if access.room.archived == archived:
             return await room_view(txn.conn, access.room)
         await room_store.update_room_txn(txn.conn, room_id, archived=archived)
-        room = await room_store.get_room_by_id(txn.conn, room_id)
-        assert room is not None
+        room = expect(await room_store.get_room_by_id(txn.conn, room_id), "the room")
         view = await room_view(txn.conn, room)
         await txn.append_event(EventType.ROOM_UPDATED, payload(room=view), room_id=room_id)
         await audit(
-            ctx, txn, "room.archive" if archived else "room.unarchive",
-            acting_user=acting_user, target_type="room", target_id=room_id,
+            ctx,
+            txn,
+            "room.archive" if archived else "room.unarchive",
+            acting_user=acting_user,
+            target_type="room",
+            target_id=room_id,
         )
     return view

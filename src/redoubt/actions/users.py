@@ -85,8 +85,13 @@ async def do_create_user(
         )
         await user_store.insert_user_txn(txn.conn, user)
         await audit(
-            ctx, txn, "user.create", acting_user=acting_user, target_type="user",
-            target_id=user.id, details={"role": role.value},
+            ctx,
+            txn,
+            "user.create",
+            acting_user=acting_user,
+            target_type="user",
+            target_id=user.id,
+            details={"role": role.value},
         )
     return user
 
@@ -111,8 +116,13 @@ async def do_deactivate_user(
         ended = await user_store.delete_user_sessions_txn(txn.conn, user.id)
         updated = await _load(txn.conn, user.id)
         await audit(
-            ctx, txn, "user.deactivate", acting_user=acting_user, target_type="user",
-            target_id=user.id, details={"sessions_ended": ended},
+            ctx,
+            txn,
+            "user.deactivate",
+            acting_user=acting_user,
+            target_type="user",
+            target_id=user.id,
+            details={"sessions_ended": ended},
         )
         await txn.append_event(
             EventType.USER_UPDATED, user_view(updated).model_dump_json(), broadcast=True
@@ -136,8 +146,13 @@ async def do_set_user_role(
         await user_store.delete_user_sessions_txn(txn.conn, user.id)
         updated = await _load(txn.conn, user.id)
         await audit(
-            ctx, txn, "user.set_role", acting_user=acting_user, target_type="user",
-            target_id=user.id, details={"from": user.role.value, "to": role.value},
+            ctx,
+            txn,
+            "user.set_role",
+            acting_user=acting_user,
+            target_type="user",
+            target_id=user.id,
+            details={"from": user.role.value, "to": role.value},
         )
         await txn.append_event(
             EventType.USER_UPDATED, user_view(updated).model_dump_json(), broadcast=True
@@ -158,4 +173,3 @@ async def do_update_profile(
             EventType.USER_UPDATED, user_view(updated).model_dump_json(), broadcast=True
         )
     return updated
-

@@ -48,9 +48,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         body = exc.to_body()
-        error = body["error"]
-        assert isinstance(error, dict)
-        error["incident_id"] = incident_id_of(request)
+        body["error"]["incident_id"] = incident_id_of(request)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         return JSONResponse(body, status_code=exc.http_status, headers=headers)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from typing_extensions import override
 
 __all__ = [
+    "AddMemberBody",
     "CreateRoomBody",
     "CreateUserBody",
     "EditMessageBody",
@@ -20,7 +22,6 @@ __all__ = [
     "OpenDmBody",
     "PostMessageBody",
     "SetMemberRoleBody",
-    "AddMemberBody",
     "UpdateMeBody",
     "UpdateRoomBody",
     "UpdateUserBody",
@@ -40,6 +41,7 @@ class LoginBody(_Body):
     username: Username
     password: Password
 
+    @override
     def __repr__(self) -> str:
         return f"LoginBody(username={self.username!r})"
 
@@ -50,6 +52,7 @@ class CreateUserBody(_Body):
     display_name: DisplayName | None = None
     role: Literal["admin", "user", "guest"] = "user"
 
+    @override
     def __repr__(self) -> str:
         return f"CreateUserBody(username={self.username!r}, role={self.role!r})"
 

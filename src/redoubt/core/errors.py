@@ -23,6 +23,8 @@ import enum
 import math
 from typing import ClassVar
 
+from typing_extensions import override
+
 __all__ = [
     "ApiError",
     "BadRequest",
@@ -65,7 +67,7 @@ class ApiError(Exception):
         self.message = message or self.default_message
         super().__init__(self.message)
 
-    def to_body(self) -> dict[str, object]:
+    def to_body(self) -> dict[str, dict[str, object]]:
         return {"error": {"code": self.code.value, "message": self.message}}
 
 
@@ -118,9 +120,8 @@ class RateLimited(ApiError):
         super().__init__(message)
         self.retry_after = max(1, math.ceil(retry_after))
 
-    def to_body(self) -> dict[str, object]:
+    @override
+    def to_body(self) -> dict[str, dict[str, object]]:
         body = super().to_body()
-        error = body["error"]
-        assert isinstance(error, dict)
-        error["retry_after"] = self.retry_after
+        body["error"]["retry_after"] = self.retry_after
         return body

@@ -52,9 +52,7 @@ class IdGenerator:
                     self._last_ms += 1
                     self._seq = 0
             return (
-                (self._last_ms << (_NODE_BITS + _SEQ_BITS))
-                | (self._node << _SEQ_BITS)
-                | self._seq
+                (self._last_ms << (_NODE_BITS + _SEQ_BITS)) | (self._node << _SEQ_BITS) | self._seq
             )
 
 

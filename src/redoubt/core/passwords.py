@@ -11,6 +11,7 @@ import asyncio
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
+from typing_extensions import override
 
 __all__ = ["PasswordHasher"]
 
@@ -25,6 +26,7 @@ class PasswordHasher:
         )
         self._dummy = self._hasher.hash("redoubt-timing-equaliser")
 
+    @override
     def __repr__(self) -> str:
         return "PasswordHasher(argon2id)"
 
@@ -37,11 +39,11 @@ class PasswordHasher:
 
     def _verify_sync(self, password_hash: str | None, password: str) -> bool:
         try:
-            return self._hasher.verify(password_hash or self._dummy, password) and bool(
-                password_hash
-            )
+            # verify() raises on mismatch; with no hash we still pay for one check.
+            self._hasher.verify(password_hash or self._dummy, password)
         except (VerificationError, InvalidHashError):
             return False
+        return password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)

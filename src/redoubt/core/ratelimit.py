@@ -14,6 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from typing_extensions import override
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -55,6 +57,7 @@ class MemoryRateLimiter(RateLimiter):
         self._tat: OrderedDict[str, float] = OrderedDict()
         self._max_keys = max_keys
 
+    @override
     async def hit(self, key: str, rate: Rate) -> Decision:
         now = time.monotonic()
         tat = max(self._tat.get(key, now), now)
@@ -67,6 +70,7 @@ class MemoryRateLimiter(RateLimiter):
             self._tat.popitem(last=False)
         return Decision(True)
 
+    @override
     async def reset(self, key: str) -> None:
         self._tat.pop(key, None)
 
@@ -96,10 +100,12 @@ class RedisRateLimiter(RateLimiter):
         self._prefix = prefix
         self._script = redis.register_script(_GCRA_LUA)
 
+    @override
     async def hit(self, key: str, rate: Rate) -> Decision:
         raw = await self._script(keys=[self._prefix + key], args=[rate.interval, rate.period])
         wait = float(raw.decode() if isinstance(raw, bytes) else raw)
         return Decision(True) if wait <= 0 else Decision(False, wait)
 
+    @override
     async def reset(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)

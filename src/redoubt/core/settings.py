@@ -73,9 +73,7 @@ def _coerce_env(name: str, raw: str) -> Any:
     return raw
 
 
-def load_settings(
-    environ: dict[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from the environment (and TOML file), then apply overrides.
 
     Overrides are for the CLI's non-secret flags and for tests.

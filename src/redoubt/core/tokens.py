@@ -38,7 +38,7 @@ def is_well_formed(token: str, kind: str | None = None) -> bool:
     match = _SHAPE.fullmatch(token)
     if match is None or (kind is not None and match.group(1) != kind):
         return False
-    body = token[: -7]
+    body = token[:-7]
     return secrets.compare_digest(_crc(body), match.group(3))
 
 

@@ -68,7 +68,7 @@ def _visible(user_role: UserRole, kind: RoomKind, member: MemberRole | None) -> 
     return kind is RoomKind.CHANNEL and user_role in (UserRole.USER, UserRole.ADMIN)
 
 
-def decide(
+def decide(  # noqa: PLR0912 - one branch per action is the readable form of the matrix
     user_role: UserRole,
     kind: RoomKind,
     member: MemberRole | None,
@@ -136,7 +136,9 @@ def may_create_room(user_role: UserRole, kind: RoomKind) -> bool:
     return user_role in (UserRole.USER, UserRole.ADMIN)
 
 
-def may_manage_member(actor: MemberRole | None, target: MemberRole, *, actor_is_admin: bool) -> bool:
+def may_manage_member(
+    actor: MemberRole | None, target: MemberRole, *, actor_is_admin: bool
+) -> bool:
     """A moderator may act on members below their own rank; owners and admins on anyone."""
     if actor_is_admin or actor is MemberRole.OWNER:
         return True

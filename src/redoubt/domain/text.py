@@ -39,9 +39,7 @@ def is_valid_emoji(emoji: str) -> bool:
         return True
     if not 1 <= len(emoji) <= 16:
         return False
-    return all(
-        ch in _EMOJI_JOINERS or unicodedata.category(ch) in ("So", "Sk") for ch in emoji
-    )
+    return all(ch in _EMOJI_JOINERS or unicodedata.category(ch) in ("So", "Sk") for ch in emoji)
 
 
 class Mentions:

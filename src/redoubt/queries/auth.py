@@ -10,7 +10,7 @@ from redoubt.storage.records import SessionRecord
 
 __all__ = ["SESSION_TOKEN_KIND", "authenticate"]
 
-SESSION_TOKEN_KIND = "ses"
+SESSION_TOKEN_KIND = "ses"  # noqa: S105  # nosec B105 - a token type tag, not a secret
 
 
 async def authenticate(ctx: Context, token: str, *, ip: str) -> tuple[Requester, SessionRecord]:

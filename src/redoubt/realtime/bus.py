@@ -13,9 +13,11 @@ import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from typing_extensions import override
+
 from redoubt.storage.database import StoredEvent
 
-__all__ = ["EphemeralEvent", "EventBus", "EventHandler", "EphemeralHandler", "MemoryBus"]
+__all__ = ["EphemeralEvent", "EphemeralHandler", "EventBus", "EventHandler", "MemoryBus"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +61,12 @@ class EventBus(abc.ABC):
 class MemoryBus(EventBus):
     """In-process delivery: the subscriber is called before ``publish`` returns."""
 
+    @override
     async def publish(self, events: Sequence[StoredEvent]) -> None:
         if self._on_events is not None:
             self._on_events(events)
 
+    @override
     async def publish_ephemeral(self, event: EphemeralEvent) -> None:
         if self._on_ephemeral is not None:
             self._on_ephemeral(event)

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
 from prometheus_client import Counter, Gauge
 
@@ -123,8 +123,8 @@ class Dispatcher:
         self.last_seq = event.seq
         self.ring.append(event)
         for conn in self._syncing:
-            assert conn.pending is not None
-            conn.pending.append(event)
+            if conn.pending is not None:
+                conn.pending.append(event)
         targets = self._targets_and_update(event)
         frame = event.frame
         for conn in targets:
@@ -133,7 +133,7 @@ class Dispatcher:
         if event.type == EventType.USER_UPDATED:
             self._close_if_deactivated(event)
 
-    def _targets_and_update(self, event: StoredEvent) -> Iterable[Connection]:
+    def _targets_and_update(self, event: StoredEvent) -> Collection[Connection]:
         if event.broadcast:
             return self._all
         targets: set[Connection] = set()

@@ -110,7 +110,10 @@ class Gateway:
         frame = json.dumps(
             {
                 "type": EphemeralType.PRESENCE.value,
-                "data": {"user_id": format_id(user_id), "status": "online" if online else "offline"},
+                "data": {
+                    "user_id": format_id(user_id),
+                    "status": "online" if online else "offline",
+                },
             }
         )
         task = asyncio.create_task(self._bus.publish_ephemeral(EphemeralEvent(frame, None)))

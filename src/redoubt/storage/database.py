@@ -158,9 +158,10 @@ class Database:
         """Open a write transaction; commit on success, roll back on any exception."""
         lock = self._write_lock or contextlib.nullcontext()
         started = time.perf_counter()
-        async with lock, self.engine.connect() as conn:
+        async with lock, self.engine.connect() as raw_conn:
+            conn = raw_conn
             if self.dialect == "sqlite":
-                conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+                conn = await raw_conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             async with conn.begin():
                 txn = Txn(conn, self._clock())
                 yield txn
@@ -172,7 +173,7 @@ class Database:
                 # The commit stands; other processes and reconnecting clients read the
                 # events from the table, so a failed publish loses nothing.
                 _log.exception("event_publish_failed", txn=name)
-        for callback in txn._after_commit:  # noqa: SLF001 - Txn is this module's own
+        for callback in txn._after_commit:
             await callback()
 
     @contextlib.asynccontextmanager
@@ -203,7 +204,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-        dbapi_conn.isolation_level = None  # type: ignore[attr-defined]  # pysqlite-specific
+        dbapi_conn.isolation_level = None  # pysqlite-specific: we issue BEGIN ourselves
         cursor = dbapi_conn.cursor()
         for pragma in (
             "PRAGMA journal_mode=WAL",

@@ -65,9 +65,7 @@ async def get_message_by_id(conn: AsyncConnection, message_id: int) -> MessageRe
     return _message(row) if row else None
 
 
-async def get_messages_by_ids(
-    conn: AsyncConnection, ids: Sequence[int]
-) -> list[MessageRecord]:
+async def get_messages_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> list[MessageRecord]:
     if not ids:
         return []
     rows = await conn.execute(select(messages).where(messages.c.id.in_(list(ids))))
@@ -336,9 +334,7 @@ async def search_messages(
         base = base.where(messages.c.id.in_(matched.columns(column("rowid", BigInteger))))
     else:
         base = base.where(
-            text("messages.search_vector @@ websearch_to_tsquery('simple', :q)").bindparams(
-                q=query
-            )
+            text("messages.search_vector @@ websearch_to_tsquery('simple', :q)").bindparams(q=query)
         )
     rows = await conn.execute(base.order_by(messages.c.position.desc()).limit(limit))
     return [_message(r) for r in rows]

@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from redoubt.core.checks import expect
+
 __all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,8 +29,7 @@ def alembic_config(url: str) -> Config:
 
 def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert head is not None
-    return head
+    return expect(head, "one head revision")
 
 
 def _current(connection: Connection) -> str | None:

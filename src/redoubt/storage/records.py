@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from typing_extensions import override
+
 from redoubt.domain.enums import MemberRole, RoomKind, UserRole
 
 __all__ = [
@@ -27,6 +29,7 @@ class UserRecord:
     is_active: bool
     created_at: dt.datetime
 
+    @override
     def __repr__(self) -> str:  # the hash stays out of reprs and tracebacks
         return f"UserRecord(id={self.id}, username={self.username!r}, role={self.role.value})"
 

@@ -160,17 +160,13 @@ async def list_member_ids_for_rooms(
     return result
 
 
-async def list_memberships_of_user(
-    conn: AsyncConnection, user_id: int
-) -> list[MembershipRecord]:
+async def list_memberships_of_user(conn: AsyncConnection, user_id: int) -> list[MembershipRecord]:
     rows = await conn.execute(select(memberships).where(memberships.c.user_id == user_id))
     return [_membership(r) for r in rows]
 
 
 async def list_room_ids_of_user(conn: AsyncConnection, user_id: int) -> list[int]:
-    rows = await conn.execute(
-        select(memberships.c.room_id).where(memberships.c.user_id == user_id)
-    )
+    rows = await conn.execute(select(memberships.c.room_id).where(memberships.c.user_id == user_id))
     return [r[0] for r in rows]
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Dialect
 from typing_extensions import override
 
 __all__ = [
+    "UTCDateTime",
     "audit_log",
     "events",
     "files",
@@ -44,7 +45,6 @@ __all__ = [
     "sessions",
     "stream_position",
     "users",
-    "UTCDateTime",
 ]
 
 metadata = MetaData(
@@ -73,7 +73,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     @override
-    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -70,9 +70,7 @@ async def get_users_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> list[Us
     return [_user(r) for r in rows]
 
 
-async def get_users_by_usernames(
-    conn: AsyncConnection, names: Sequence[str]
-) -> list[UserRecord]:
+async def get_users_by_usernames(conn: AsyncConnection, names: Sequence[str]) -> list[UserRecord]:
     if not names:
         return []
     rows = await conn.execute(select(users).where(users.c.username.in_(list(names))))

@@ -38,8 +38,9 @@ async def readyz(request: Request) -> JSONResponse:
             _log.exception("readiness_redis_failed")
             checks["redis"] = "unavailable"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 @router.get("/metrics")

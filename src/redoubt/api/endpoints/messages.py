@@ -55,6 +55,7 @@ async def post_message(
 
 @router.get("/rooms/{room_id}/messages", response_model=list[MessageView])
 async def history(
+    *,
     room_id: str,
     requester: Auth,
     ctx: Ctx,
@@ -115,7 +116,6 @@ class EditView(BaseModel):
 async def edits(message_id: str, requester: Auth, ctx: Ctx) -> list[EditView]:
     rows = await get_message_edits(ctx, requester, path_id(message_id))
     return [EditView(editor_id=e, previous_text=t, edited_at=at) for e, t, at in rows]
-
 
 
 @router.put("/messages/{message_id}/reactions/{emoji}", response_model=MessageView)

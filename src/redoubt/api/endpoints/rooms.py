@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+
 from redoubt.actions.messages import do_mark_read
 from redoubt.actions.rooms import (
     do_add_member,
@@ -89,9 +90,7 @@ async def list_members(room_id: str, requester: Auth, ctx: Ctx) -> list[MemberVi
 @router.post("/rooms/{room_id}/members", response_model=RoomView)
 async def add_member(room_id: str, body: AddMemberBody, requester: Auth, ctx: Ctx) -> RoomView:
     """Invite a user (any member in channels; moderators in private groups)."""
-    return await do_add_member(
-        ctx, path_id(room_id), path_id(body.user_id), acting_user=requester
-    )
+    return await do_add_member(ctx, path_id(room_id), path_id(body.user_id), acting_user=requester)
 
 
 @router.delete("/rooms/{room_id}/members/{user_id}", status_code=204)
@@ -129,4 +128,3 @@ async def open_dm(body: OpenDmBody, requester: Auth, ctx: Ctx, response: Respons
     )
     response.status_code = 201 if created else 200
     return DmResponse(**view.model_dump(), created=created)
-

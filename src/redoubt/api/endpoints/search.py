@@ -15,6 +15,7 @@ router = APIRouter(tags=["search"])
 
 @router.get("/search", response_model=list[MessageView])
 async def search_messages(
+    *,
     requester: Auth,
     ctx: Ctx,
     q: Annotated[str, Query(min_length=1, max_length=256)],
