@@ -88,9 +88,13 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
         "rate_post_per_10s": 10_000,
         "rate_api_per_second": 10_000,
         "rate_ws_frames_per_second": 1000,
+        "rate_ws_connects_per_minute": 10_000,
     }
     base.update(overrides)
     return load_settings({}, **base)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,7 +16,7 @@ from redoubt.domain.permissions import RoomAction
 from redoubt.domain.text import is_valid_emoji, parse_mentions
 from redoubt.domain.views import MessageView, ReadStateView
 from redoubt.queries.context import Context, Requester
-from redoubt.queries.messages import access_message_conn, message_view
+from redoubt.queries.messages import access_message_conn, build_message_view, message_view
 from redoubt.queries.rooms import access_room_conn, enforce, read_state
 from redoubt.storage import files as file_store
 from redoubt.storage import messages as message_store
@@ -146,7 +147,17 @@ async def do_post_message(
         if text:
             await message_store.index_message_txn(conn, message.id, text)
         await room_store.update_room_txn(conn, room_id, last_position=position)
-        view = await message_view(conn, message)
+        # A new message has no reactions yet and we hold its mentions and files: no
+        # need to read them back (this is the hottest write path).
+        view = build_message_view(
+            message,
+            mentioned=mentioned_ids,
+            reactions=(),
+            files=[
+                dataclasses.replace(f, message_id=message.id)
+                for f in sorted(files, key=lambda f: f.id)
+            ],
+        )
         await txn.append_event(
             EventType.MESSAGE_CREATED, view.model_dump_json(), room_id=room_id, seq=position
         )

@@ -52,6 +52,8 @@ class Settings(BaseModel):
     rate_login_per_minute: int = Field(default=10, ge=1)
     rate_post_per_10s: int = Field(default=50, ge=1)
     rate_ws_frames_per_second: int = Field(default=20, ge=1)
+    rate_ws_connects_per_minute: int = Field(default=60, ge=1)
+    """New event-stream connections per client address."""
     rate_api_per_second: int = Field(default=50, ge=1)
     """Per-user budget for REST calls other than login and posting."""
 

@@ -23,6 +23,7 @@ __all__ = [
     "MessageAccess",
     "access_message",
     "access_message_conn",
+    "build_message_view",
     "file_view",
     "get_history",
     "get_message_edits",
@@ -51,6 +52,38 @@ def file_view(record: FileRecord) -> FileView:
     )
 
 
+def build_message_view(
+    m: MessageRecord,
+    *,
+    mentioned: Sequence[int],
+    reactions: Sequence[tuple[str, Sequence[int]]],
+    files: Sequence[FileRecord],
+) -> MessageView:
+    """The view of one message from its record and its related rows."""
+    return MessageView(
+        id=format_id(m.id),
+        room_id=format_id(m.room_id),
+        author_id=format_id(m.author_id),
+        position=m.position,
+        content_type=m.content_type,
+        text=m.text,
+        thread_id=format_id(m.thread_id) if m.thread_id else None,
+        reply_count=m.reply_count,
+        mentions=[format_id(u) for u in mentioned],
+        mentions_room=m.mentions_room,
+        client_id=m.client_id,
+        created_at=m.created_at,
+        edited_at=m.edited_at,
+        deleted=m.deleted,
+        pinned_at=m.pinned_at,
+        pinned_by=format_id(m.pinned_by) if m.pinned_by else None,
+        reactions=[
+            ReactionView(emoji=e, user_ids=[format_id(u) for u in users]) for e, users in reactions
+        ],
+        files=[file_view(f) for f in files],
+    )
+
+
 async def message_views(
     conn: AsyncConnection, records: Sequence[MessageRecord]
 ) -> list[MessageView]:
@@ -59,34 +92,15 @@ async def message_views(
     reactions = await message_store.list_reactions(conn, ids)
     mentioned = await message_store.list_mentioned_user_ids(conn, ids)
     attached = await file_store.list_files_of_messages(conn, ids)
-    views = []
-    for m in records:
-        views.append(
-            MessageView(
-                id=format_id(m.id),
-                room_id=format_id(m.room_id),
-                author_id=format_id(m.author_id),
-                position=m.position,
-                content_type=m.content_type,
-                text=m.text,
-                thread_id=format_id(m.thread_id) if m.thread_id else None,
-                reply_count=m.reply_count,
-                mentions=[format_id(u) for u in mentioned.get(m.id, ())],
-                mentions_room=m.mentions_room,
-                client_id=m.client_id,
-                created_at=m.created_at,
-                edited_at=m.edited_at,
-                deleted=m.deleted,
-                pinned_at=m.pinned_at,
-                pinned_by=format_id(m.pinned_by) if m.pinned_by else None,
-                reactions=[
-                    ReactionView(emoji=e, user_ids=[format_id(u) for u in users])
-                    for e, users in reactions.get(m.id, ())
-                ],
-                files=[file_view(f) for f in attached.get(m.id, ())],
-            )
+    return [
+        build_message_view(
+            m,
+            mentioned=mentioned.get(m.id, ()),
+            reactions=reactions.get(m.id, ()),
+            files=attached.get(m.id, ()),
         )
-    return views
+        for m in records
+    ]
 
 
 async def message_view(conn: AsyncConnection, record: MessageRecord) -> MessageView:

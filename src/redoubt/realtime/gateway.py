@@ -38,6 +38,7 @@ from redoubt.realtime.dispatcher import Dispatcher, replay_filter
 __all__ = [
     "CLOSE_BAD_HELLO",
     "CLOSE_BAD_POSITION",
+    "CLOSE_RATE_LIMITED",
     "CLOSE_UNAUTHORIZED",
     "Gateway",
     "Transport",
@@ -46,6 +47,7 @@ __all__ = [
 CLOSE_BAD_HELLO = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_POSITION = 4409
+CLOSE_RATE_LIMITED = 4429
 CLOSE_POLICY = 1008
 _HELLO_TIMEOUT = 10.0
 _REPLAY_PAGE = 2_000
@@ -103,6 +105,7 @@ class Gateway:
         self._bus = bus
         self._limiter = limiter
         self._frame_rate = Rate(ctx.settings.rate_ws_frames_per_second, 1.0)
+        self._connect_rate = Rate(ctx.settings.rate_ws_connects_per_minute, 60.0)
         self._tasks: set[asyncio.Task[None]] = set()
         dispatcher.on_user_online = self._presence_changed
 
@@ -122,6 +125,13 @@ class Gateway:
 
     async def serve(self, transport: Transport, *, cookie_token: str | None, ip: str) -> None:
         """Run one client session until it disconnects."""
+        connects = await self._limiter.hit(f"ws-ip:{ip}", self._connect_rate)
+        if not connects.allowed:
+            await transport.send_text(
+                _error("rate_limited", "Too many connections.", retry_after=connects.retry_after)
+            )
+            await transport.close(CLOSE_RATE_LIMITED, "too many connections")
+            return
         try:
             raw = await asyncio.wait_for(transport.receive_text(), _HELLO_TIMEOUT)
             hello = Hello.model_validate_json(raw)

@@ -16,7 +16,7 @@ from redoubt.actions.messages import (
     do_post_message,
     do_remove_reaction,
 )
-from redoubt.api.deps import Auth, Ctx, path_id, rate_limit
+from redoubt.api.deps import Auth, Ctx, client_ip, path_id, rate_limit
 from redoubt.api.schemas import EditMessageBody, PostMessageBody
 from redoubt.core.errors import BadRequest
 from redoubt.core.ratelimit import Rate
@@ -41,7 +41,12 @@ async def post_message(
     room_id: str, body: PostMessageBody, requester: Auth, ctx: Ctx, request: Request
 ) -> MessageView:
     """Post a message. Repeating a ``client_id`` returns the first message instead."""
-    await rate_limit(request, f"post:{requester.id}", Rate(ctx.settings.rate_post_per_10s, 10.0))
+    post_rate = Rate(ctx.settings.rate_post_per_10s, 10.0)
+    await rate_limit(request, f"post:{requester.id}", post_rate)
+    # Per address too, with room for several people behind one NAT.
+    await rate_limit(
+        request, f"post-ip:{client_ip(request)}", Rate(post_rate.limit * 4, post_rate.period)
+    )
     return await do_post_message(
         ctx,
         path_id(room_id),
