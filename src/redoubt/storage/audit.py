@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from redoubt.storage._rows import from_row, to_values
 from redoubt.storage.schema import audit_log
 
 __all__ = ["AuditRecord", "insert_audit_txn", "list_audit"]
@@ -30,14 +31,7 @@ class AuditRecord:
 async def insert_audit_txn(conn: AsyncConnection, record: AuditRecord) -> None:
     await conn.execute(
         insert(audit_log).values(
-            id=record.id,
-            at=record.at,
-            actor_id=record.actor_id,
-            action=record.action,
-            target_type=record.target_type,
-            target_id=record.target_id,
-            ip=record.ip,
-            details=json.dumps(record.details, sort_keys=True),
+            **{**to_values(record), "details": json.dumps(record.details, sort_keys=True)}
         )
     )
 
@@ -58,16 +52,4 @@ async def list_audit(
     if actor_id is not None:
         query = query.where(audit_log.c.actor_id == actor_id)
     rows = await conn.execute(query.order_by(audit_log.c.id.desc()).limit(limit))
-    return [
-        AuditRecord(
-            id=r.id,
-            at=r.at,
-            actor_id=r.actor_id,
-            action=r.action,
-            target_type=r.target_type,
-            target_id=r.target_id,
-            ip=r.ip,
-            details=json.loads(r.details),
-        )
-        for r in rows
-    ]
+    return [from_row(AuditRecord, r, details=json.loads) for r in rows]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from redoubt.storage._rows import from_row, to_values
 from redoubt.storage.records import FileRecord
 from redoubt.storage.schema import files
 
@@ -23,33 +24,11 @@ __all__ = [
 
 
 def _file(row: Any) -> FileRecord:
-    return FileRecord(
-        id=row.id,
-        room_id=row.room_id,
-        uploader_id=row.uploader_id,
-        message_id=row.message_id,
-        filename=row.filename,
-        content_type=row.content_type,
-        size=row.size,
-        sha256=row.sha256,
-        created_at=row.created_at,
-    )
+    return from_row(FileRecord, row)
 
 
 async def insert_file_txn(conn: AsyncConnection, record: FileRecord) -> None:
-    await conn.execute(
-        insert(files).values(
-            id=record.id,
-            room_id=record.room_id,
-            uploader_id=record.uploader_id,
-            message_id=record.message_id,
-            filename=record.filename,
-            content_type=record.content_type,
-            size=record.size,
-            sha256=record.sha256,
-            created_at=record.created_at,
-        )
-    )
+    await conn.execute(insert(files).values(**to_values(record)))
 
 
 async def get_file_by_id(conn: AsyncConnection, file_id: int) -> FileRecord | None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import BigInteger, column, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from redoubt.storage._rows import from_row, to_values
 from redoubt.storage.records import MessageRecord
 from redoubt.storage.schema import mentions, message_edits, messages, reactions
 
@@ -41,23 +42,7 @@ __all__ = [
 
 
 def _message(row: Any) -> MessageRecord:
-    return MessageRecord(
-        id=row.id,
-        room_id=row.room_id,
-        author_id=row.author_id,
-        position=row.position,
-        content_type=row.content_type,
-        text=row.text,
-        thread_id=row.thread_id,
-        reply_count=row.reply_count,
-        mentions_room=row.mentions_room,
-        client_id=row.client_id,
-        created_at=row.created_at,
-        edited_at=row.edited_at,
-        deleted=row.deleted,
-        pinned_at=row.pinned_at,
-        pinned_by=row.pinned_by,
-    )
+    return from_row(MessageRecord, row)
 
 
 async def get_message_by_id(conn: AsyncConnection, message_id: int) -> MessageRecord | None:
@@ -86,25 +71,7 @@ async def get_message_by_client_id(
 
 
 async def insert_message_txn(conn: AsyncConnection, message: MessageRecord) -> None:
-    await conn.execute(
-        insert(messages).values(
-            id=message.id,
-            room_id=message.room_id,
-            author_id=message.author_id,
-            position=message.position,
-            content_type=message.content_type,
-            text=message.text,
-            thread_id=message.thread_id,
-            reply_count=message.reply_count,
-            mentions_room=message.mentions_room,
-            client_id=message.client_id,
-            created_at=message.created_at,
-            edited_at=message.edited_at,
-            deleted=message.deleted,
-            pinned_at=message.pinned_at,
-            pinned_by=message.pinned_by,
-        )
-    )
+    await conn.execute(insert(messages).values(**to_values(message)))
 
 
 async def update_message_txn(conn: AsyncConnection, message_id: int, **fields: Any) -> None:
@@ -304,6 +271,9 @@ async def unindex_message_txn(conn: AsyncConnection, message_id: int) -> None:
         await conn.execute(text("DELETE FROM messages_fts WHERE rowid = :id"), {"id": message_id})
 
 
+_CONTROLS = dict.fromkeys([*range(32), 127], " ")
+
+
 def _fts5_query(query: str) -> str:
     # Every term becomes a quoted FTS5 string (quotes doubled), so user input can never
     # be FTS5 syntax: no column filters, NEAR, or syntax errors from stray operators.
@@ -319,7 +289,13 @@ async def search_messages(
     limit: int,
     before_position: int | None = None,
 ) -> list[MessageRecord]:
-    """Full-text search within ``room_ids``, newest first."""
+    """Full-text search within ``room_ids``, newest first.
+
+    The query is plain words, all of which must match, on both backends: quotes,
+    operators (``OR``, ``-``, ``*``, ``NEAR``, ``:``) and control characters are text.
+    """
+    # NUL ends an FTS5 string and PostgreSQL refuses it in text; controls are no words.
+    query = query.translate(_CONTROLS)
     if not room_ids or not query.strip():
         return []
     base = select(messages).where(
@@ -333,8 +309,10 @@ async def search_messages(
         )
         base = base.where(messages.c.id.in_(matched.columns(column("rowid", BigInteger))))
     else:
+        # plainto_tsquery, not websearch_to_tsquery: the latter reads "-word" as NOT and
+        # "OR" as a disjunction, so the two backends would answer the same query differently.
         base = base.where(
-            text("messages.search_vector @@ websearch_to_tsquery('simple', :q)").bindparams(q=query)
+            text("messages.search_vector @@ plainto_tsquery('simple', :q)").bindparams(q=query)
         )
     rows = await conn.execute(base.order_by(messages.c.position.desc()).limit(limit))
     return [_message(r) for r in rows]

@@ -10,6 +10,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from redoubt.domain.enums import MemberRole, RoomKind
+from redoubt.storage._rows import from_row, to_values
 from redoubt.storage.records import MembershipRecord, RoomRecord
 from redoubt.storage.schema import memberships, mentions, messages, rooms
 
@@ -36,27 +37,11 @@ __all__ = [
 
 
 def _room(row: Any) -> RoomRecord:
-    return RoomRecord(
-        id=row.id,
-        kind=RoomKind(row.kind),
-        name=row.name,
-        topic=row.topic,
-        archived=row.archived,
-        dm_key=row.dm_key,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        last_position=row.last_position,
-    )
+    return from_row(RoomRecord, row, kind=RoomKind)
 
 
 def _membership(row: Any) -> MembershipRecord:
-    return MembershipRecord(
-        room_id=row.room_id,
-        user_id=row.user_id,
-        role=MemberRole(row.role),
-        joined_at=row.joined_at,
-        last_read_position=row.last_read_position,
-    )
+    return from_row(MembershipRecord, row, role=MemberRole)
 
 
 async def get_room_by_id(conn: AsyncConnection, room_id: int) -> RoomRecord | None:
@@ -94,19 +79,7 @@ async def list_all_rooms(
 
 
 async def insert_room_txn(conn: AsyncConnection, room: RoomRecord) -> None:
-    await conn.execute(
-        insert(rooms).values(
-            id=room.id,
-            kind=room.kind.value,
-            name=room.name,
-            topic=room.topic,
-            archived=room.archived,
-            dm_key=room.dm_key,
-            created_by=room.created_by,
-            created_at=room.created_at,
-            last_position=room.last_position,
-        )
-    )
+    await conn.execute(insert(rooms).values(**to_values(room)))
 
 
 async def update_room_txn(conn: AsyncConnection, room_id: int, **fields: Any) -> None:
@@ -171,15 +144,7 @@ async def list_room_ids_of_user(conn: AsyncConnection, user_id: int) -> list[int
 
 
 async def insert_membership_txn(conn: AsyncConnection, membership: MembershipRecord) -> None:
-    await conn.execute(
-        insert(memberships).values(
-            room_id=membership.room_id,
-            user_id=membership.user_id,
-            role=membership.role.value,
-            joined_at=membership.joined_at,
-            last_read_position=membership.last_read_position,
-        )
-    )
+    await conn.execute(insert(memberships).values(**to_values(membership)))
 
 
 async def update_membership_txn(

@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from redoubt.domain.enums import UserRole
+from redoubt.storage._rows import from_row, to_values
 from redoubt.storage.records import SessionRecord, UserRecord
 from redoubt.storage.schema import sessions, users
 
@@ -30,27 +31,11 @@ __all__ = [
 
 
 def _user(row: Any) -> UserRecord:
-    return UserRecord(
-        id=row.id,
-        username=row.username,
-        display_name=row.display_name,
-        role=UserRole(row.role),
-        password_hash=row.password_hash,
-        is_active=row.is_active,
-        created_at=row.created_at,
-    )
+    return from_row(UserRecord, row, role=UserRole)
 
 
 def _session(row: Any) -> SessionRecord:
-    return SessionRecord(
-        id=row.id,
-        user_id=row.user_id,
-        created_at=row.created_at,
-        last_seen_at=row.last_seen_at,
-        expires_at=row.expires_at,
-        user_agent=row.user_agent,
-        ip=row.ip,
-    )
+    return from_row(SessionRecord, row)
 
 
 async def get_user_by_id(conn: AsyncConnection, user_id: int) -> UserRecord | None:
@@ -85,17 +70,7 @@ async def list_users(conn: AsyncConnection, *, limit: int, after_id: int = 0) ->
 
 
 async def insert_user_txn(conn: AsyncConnection, user: UserRecord) -> None:
-    await conn.execute(
-        insert(users).values(
-            id=user.id,
-            username=user.username,
-            display_name=user.display_name,
-            role=user.role.value,
-            password_hash=user.password_hash,
-            is_active=user.is_active,
-            created_at=user.created_at,
-        )
-    )
+    await conn.execute(insert(users).values(**to_values(user)))
 
 
 async def update_user_txn(conn: AsyncConnection, user_id: int, **fields: Any) -> None:
@@ -108,18 +83,7 @@ async def update_user_txn(conn: AsyncConnection, user_id: int, **fields: Any) ->
 async def insert_session_txn(
     conn: AsyncConnection, session: SessionRecord, token_hash: bytes
 ) -> None:
-    await conn.execute(
-        insert(sessions).values(
-            id=session.id,
-            user_id=session.user_id,
-            token_hash=token_hash,
-            created_at=session.created_at,
-            last_seen_at=session.last_seen_at,
-            expires_at=session.expires_at,
-            user_agent=session.user_agent,
-            ip=session.ip,
-        )
-    )
+    await conn.execute(insert(sessions).values(**to_values(session), token_hash=token_hash))
 
 
 async def get_session_by_token_hash(
