@@ -69,10 +69,11 @@ def _run(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
     async def go() -> T:
         container = Container(settings)
         try:
-            await container.check_schema()
+            # In scale-out this also leases a node number, so ids never collide with a server's.
+            await container.start_command()
             return await work(container)
         finally:
-            await container.database.dispose()
+            await container.stop_command()
 
     try:
         return asyncio.run(go())

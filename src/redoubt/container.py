@@ -7,10 +7,12 @@ build a container with overrides instead of monkeypatching modules.
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import TYPE_CHECKING
 
 from redoubt.core.clock import Clock, SystemClock
 from redoubt.core.ids import IdGenerator
+from redoubt.core.node_lease import NodeLease
 from redoubt.core.passwords import PasswordHasher
 from redoubt.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from redoubt.core.settings import Settings
@@ -37,6 +39,8 @@ class Container:
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self._redis_prefix: str | None = None
+        self._node_lease: NodeLease | None = None
 
     @functools.cached_property
     def database(self) -> Database:
@@ -49,6 +53,43 @@ class Container:
         from redis.asyncio import Redis
 
         return Redis.from_url(self.settings.redis_url.get_secret_value())
+
+    @property
+    def redis_prefix(self) -> str:
+        """Prefix of this deployment's Redis keys and pub/sub channel (known once started).
+
+        Pub/sub channels are global to a Redis server (database numbers don't separate
+        them), so two deployments sharing one Redis would hear each other's events. The
+        processes of one deployment share a database, so the database names it.
+        """
+        if self._redis_prefix is None:
+            raise RuntimeError("the Redis prefix is known once the container has started")
+        return self._redis_prefix
+
+    async def resolve_redis_prefix(self) -> str:
+        if self._redis_prefix is None:
+            identity = await self.database.identity()
+            self._redis_prefix = f"redoubt:{hashlib.sha256(identity.encode()).hexdigest()[:16]}:"
+        return self._redis_prefix
+
+    async def _lease_node(self) -> None:
+        """Scale-out: lease this process's node number for ids (core/node_lease.py)."""
+        if self.redis is None or self._node_lease is not None:
+            return
+        explicit = "node_id" in self.settings.model_fields_set
+        lease = NodeLease(
+            self.redis,
+            self.context.ids,
+            prefix=await self.resolve_redis_prefix(),
+            fixed=self.settings.node_id if explicit else None,
+        )
+        await lease.start()
+        self._node_lease = lease
+
+    async def _release_node(self) -> None:
+        lease, self._node_lease = self._node_lease, None
+        if lease is not None:
+            await lease.stop()
 
     @functools.cached_property
     def context(self) -> Context:
@@ -71,13 +112,13 @@ class Container:
         if self.redis is not None:
             from redoubt.realtime.redis_bus import RedisBus
 
-            return RedisBus(self.redis)
+            return RedisBus(self.redis, channel=self.redis_prefix + "bus")
         return MemoryBus()
 
     @functools.cached_property
     def rate_limiter(self) -> RateLimiter:
         if self.redis is not None:
-            return RedisRateLimiter(self.redis)
+            return RedisRateLimiter(self.redis, prefix=self.redis_prefix + "rl:")
         return MemoryRateLimiter()
 
     @functools.cached_property
@@ -109,6 +150,7 @@ class Container:
         """Check the schema, connect the bus and start fan-out."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.check_schema()
+        await self._lease_node()
         self.bus.subscribe(self.dispatcher.on_events, self.dispatcher.on_ephemeral)
         await self.bus.start()
         self.database.set_event_sink(self.bus.publish)
@@ -119,6 +161,18 @@ class Container:
         await self.dispatcher.stop()
         await self.bus.stop()
         self.database.set_event_sink(None)
+        await self.database.dispose()
+        await self._release_node()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def start_command(self) -> None:
+        """What a one-off command (the CLI) needs: the schema check and a node number."""
+        await self.check_schema()
+        await self._lease_node()
+
+    async def stop_command(self) -> None:
+        await self._release_node()
         await self.database.dispose()
         if self.redis is not None:
             await self.redis.aclose()

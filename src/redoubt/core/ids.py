@@ -39,6 +39,23 @@ class IdGenerator:
         self._last_ms = 0
         self._seq = 0
 
+    @property
+    def node(self) -> int:
+        return self._node
+
+    def set_node(self, node: int) -> None:
+        """Switch to another node number (scale-out: the number leased in Redis).
+
+        Ids stay increasing: the next one starts a fresh millisecond.
+        """
+        if not 0 <= node < (1 << _NODE_BITS):
+            raise ValueError(f"node must be in [0, {1 << _NODE_BITS})")
+        with self._lock:
+            if node != self._node:
+                self._node = node
+                self._last_ms += 1
+                self._seq = 0
+
     def next_id(self) -> int:
         """Return a new id, greater than every id this generator returned before."""
         with self._lock:

@@ -31,7 +31,8 @@ class Settings(BaseModel):
     redis_url: SecretStr | None = None
     """Redis URL for event fan-out, rate limits and presence across processes."""
     node_id: int = Field(default=0, ge=0, le=15)
-    """Distinct per process in scale-out so that generated ids never collide."""
+    """Node number inside generated ids. With Redis, leave it unset: each process leases a
+    free one (core/node_lease.py); set, it is leased exactly and must be distinct."""
     log_level: str = "info"
     log_json: bool = True
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from prometheus_client import Histogram
 from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -194,6 +195,31 @@ class Database:
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    async def identity(self) -> str:
+        """Name this database the same way from every host, unlike its URL (host aliases,
+        poolers). Scale-out keys its Redis namespace on it, so that deployments sharing
+        one Redis never hear each other's events."""
+        if self.dialect == "sqlite":
+            return f"sqlite:{self.engine.url.database}"
+        async with self.read("database_identity") as conn:
+            name, oid = (
+                await conn.execute(
+                    text("SELECT datname, oid FROM pg_database WHERE datname = current_database()")
+                )
+            ).one()
+            try:
+                async with conn.begin_nested():
+                    # Random per cluster (set at initdb); readable by any role by default.
+                    cluster = (
+                        await conn.execute(
+                            text("SELECT system_identifier FROM pg_control_system()")
+                        )
+                    ).scalar_one()
+            except DBAPIError:
+                # Revoked on some managed services: fall back to the address in the URL.
+                cluster = f"{self.engine.url.host}:{self.engine.url.port or 5432}"
+        return f"postgresql:{cluster}:{oid}:{name}"
 
     async def dispose(self) -> None:
         await self.engine.dispose()
