@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from typing_extensions import override
 
-from redoubt.actions._common import audit
+from redoubt.actions._common import audit, payload
 from redoubt.core.errors import Unauthorized
 from redoubt.core.tokens import generate_token, hash_token
+from redoubt.domain.events import EventType
 from redoubt.queries.auth import SESSION_TOKEN_KIND
 from redoubt.queries.context import Context, Requester
 from redoubt.storage import users as user_store
@@ -91,6 +92,11 @@ async def do_logout(ctx: Context, *, acting_user: Requester) -> None:
         return
     async with ctx.db.transaction("logout") as txn:
         await user_store.delete_session_txn(txn.conn, acting_user.session_id)
+        await txn.append_event(
+            EventType.SESSION_ENDED,
+            payload(session_id=str(acting_user.session_id), reason="logout"),
+            user_id=acting_user.id,
+        )
         await audit(
             ctx,
             txn,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from redoubt.actions._common import audit
+from redoubt.actions._common import audit, payload
 from redoubt.core.errors import BadRequest, Conflict, ErrorCode, Forbidden, NotFound
 from redoubt.domain.enums import UserRole
 from redoubt.domain.events import EventType
@@ -142,8 +142,14 @@ async def do_set_user_role(
         if acting_user is not None and user.id == acting_user.id:
             raise BadRequest("You can't change your own role.")
         await user_store.update_user_txn(txn.conn, user.id, role=role)
-        # Privilege changed: existing sessions end (the accounts issue rotates them).
+        # Privilege changed: existing sessions end (the accounts issue rotates them),
+        # and so do the event streams opened with them.
         await user_store.delete_user_sessions_txn(txn.conn, user.id)
+        await txn.append_event(
+            EventType.SESSION_ENDED,
+            payload(session_id=None, reason="role_changed"),
+            user_id=user.id,
+        )
         updated = await _load(txn.conn, user.id)
         await audit(
             ctx,

@@ -30,6 +30,9 @@ class EventType(enum.StrEnum):
     """data: ReadStateView; only to the reader."""
     USER_UPDATED = "user.updated"
     """data: UserView; to everyone (display name, role, deactivation)."""
+    SESSION_ENDED = "session.ended"
+    """data: {session_id: str | None (None: every session), reason}; only to the user.
+    The user's event streams on those sessions are closed (4401)."""
 
 
 class EphemeralType(enum.StrEnum):

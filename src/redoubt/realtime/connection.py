@@ -17,6 +17,8 @@ from redoubt.storage.database import StoredEvent
 __all__ = ["CLOSE_TOO_SLOW", "Connection"]
 
 CLOSE_TOO_SLOW = 4008
+_CLOSE_GRACE = 2.0
+"""Seconds the queued frames and the close frame get once a close was asked for."""
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
@@ -99,7 +101,16 @@ class Connection:
             return
 
     async def stop(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        """End the writer; a close asked for with :meth:`close_soon` still goes out.
+
+        The reader may stop first (too many bad frames): without the grace period the
+        writer would be cancelled before sending the close frame and its code.
+        """
+        writer = self._writer
+        if writer is None:
+            return
+        if self._closing is not None and not writer.done():
+            await asyncio.wait({writer}, timeout=_CLOSE_GRACE)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer

@@ -27,9 +27,10 @@ from redoubt.realtime.bus import EphemeralEvent
 from redoubt.realtime.connection import Connection
 from redoubt.storage.database import StoredEvent
 
-__all__ = ["CLOSE_DEACTIVATED", "Dispatcher"]
+__all__ = ["CLOSE_DEACTIVATED", "CLOSE_SESSION_ENDED", "Dispatcher"]
 
 CLOSE_DEACTIVATED = 4003
+CLOSE_SESSION_ENDED = 4401
 
 _log = get_logger(__name__)
 _DELIVERIES = Counter("redoubt_ws_deliveries_total", "Frames queued to WebSocket clients")
@@ -99,13 +100,13 @@ class Dispatcher:
     async def _fill_gap(self) -> None:
         await asyncio.sleep(self._gap_timeout)
         while self._early:
-            upto = max(self._early)
-            missing = await self._fetch_between(self.last_seq, upto)
+            before = self.last_seq
+            missing = await self._fetch_between(before, max(self._early))
             _GAP_FILLS.inc(len(missing))
-            if not missing:
-                await asyncio.sleep(self._gap_timeout)
-                continue
             self.on_events(missing)
+            if self.last_seq == before:
+                # Not visible yet (or not there at all): wait rather than spin.
+                await asyncio.sleep(self._gap_timeout)
 
     async def _poll(self) -> None:
         while True:
@@ -132,6 +133,9 @@ class Dispatcher:
         _DELIVERIES.inc(len(targets))
         if event.type == EventType.USER_UPDATED:
             self._close_if_deactivated(event)
+        elif event.type == EventType.SESSION_ENDED and event.user_id is not None:
+            for conn in list(self._by_user.get(event.user_id, ())):
+                _close_if_session_ended(conn, event)
 
     def _targets_and_update(self, event: StoredEvent) -> Collection[Connection]:
         if event.broadcast:
@@ -154,9 +158,9 @@ class Dispatcher:
         return targets
 
     def _close_if_deactivated(self, event: StoredEvent) -> None:
-        data = json.loads(event.frame)["data"]
-        if data.get("is_active") is False:
-            for conn in list(self._by_user.get(int(data["id"]), ())):
+        user_id = _deactivated_user(event)
+        if user_id is not None:
+            for conn in list(self._by_user.get(user_id, ())):
                 conn.close_soon(CLOSE_DEACTIVATED, "account deactivated")
 
     def on_ephemeral(self, event: EphemeralEvent) -> None:
@@ -188,6 +192,10 @@ class Dispatcher:
         for event in held:
             if _accepts(conn, event):
                 conn.enqueue(event.frame)
+            if event.type == EventType.USER_UPDATED and _deactivated_user(event) == conn.user_id:
+                conn.close_soon(CLOSE_DEACTIVATED, "account deactivated")
+            elif event.type == EventType.SESSION_ENDED and event.user_id == conn.user_id:
+                _close_if_session_ended(conn, event)
         first = not self._by_user.get(conn.user_id)
         self._all.add(conn)
         self._by_user[conn.user_id].add(conn)
@@ -237,10 +245,23 @@ def _accepts(conn: Connection, event: StoredEvent) -> bool:
     return deliver
 
 
-def replay_filter(user_id: int, room_ids: set[int], events: Iterable[StoredEvent]) -> list[str]:
-    """Frames of the events a resuming user should get (same rule as the DB query)."""
-    return [
-        e.frame
-        for e in events
-        if e.broadcast or e.user_id == user_id or (e.room_id is not None and e.room_id in room_ids)
-    ]
+def _close_if_session_ended(conn: Connection, event: StoredEvent) -> None:
+    ended = json.loads(event.frame)["data"].get("session_id")
+    if ended is None or (conn.session_id is not None and str(conn.session_id) == ended):
+        conn.close_soon(CLOSE_SESSION_ENDED, "session ended")
+
+
+def _deactivated_user(event: StoredEvent) -> int | None:
+    """The user a ``user.updated`` event deactivates, if it does."""
+    data = json.loads(event.frame)["data"]
+    return int(data["id"]) if data.get("is_active") is False else None
+
+
+def replay_filter(conn: Connection, events: Iterable[StoredEvent]) -> list[str]:
+    """Frames of the events a resuming connection should get, in order.
+
+    ``conn.room_ids`` must hold the user's rooms as of just before the first event; it
+    follows the user's joins and removals along the way, so a room's events count only
+    while the user was in it (as live delivery would have had it).
+    """
+    return [e.frame for e in events if _accepts(conn, e)]

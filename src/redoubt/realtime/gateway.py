@@ -30,7 +30,7 @@ from redoubt.core.ratelimit import Rate, RateLimiter
 from redoubt.domain.events import EphemeralType
 from redoubt.queries.auth import authenticate
 from redoubt.queries.context import Context
-from redoubt.queries.events import events_for_user, room_ids_of_user
+from redoubt.queries.events import events_for_user, room_ids_at
 from redoubt.realtime.bus import EphemeralEvent, EventBus
 from redoubt.realtime.connection import Connection
 from redoubt.realtime.dispatcher import Dispatcher, replay_filter
@@ -161,18 +161,30 @@ class Gateway:
         dispatcher = self._dispatcher
         current = dispatcher.begin_sync(conn)
         try:
+            # A logout or deactivation committed between the first check and
+            # begin_sync would not be among the held events: check once more. Anything
+            # later is held and closes the stream in go_live.
+            try:
+                await authenticate(self._ctx, token, ip=ip)
+            except Unauthorized:
+                await transport.send_text(_error("unauthorized", "Authentication required."))
+                await transport.close(CLOSE_UNAUTHORIZED, "unauthorized")
+                return
             if hello.since is not None and hello.since > current:
                 await transport.send_text(
                     _error("invalid_since", "That position is ahead of the server's.")
                 )
                 await transport.close(CLOSE_BAD_POSITION, "invalid position")
                 return
-            conn.room_ids = await room_ids_of_user(self._ctx, requester.id)
+            # The rooms as of the position the stream starts from; the replay and the
+            # held events then follow the user's joins and removals one by one.
+            start = current if hello.since is None else hello.since
+            conn.room_ids, changed = await room_ids_at(self._ctx, requester.id, start)
             await transport.send_text(
                 json.dumps({"type": "ready", "seq": current, "user_id": format_id(requester.id)})
             )
             if hello.since is not None:
-                await self._replay(transport, conn, hello.since, current)
+                await self._replay(transport, conn, hello.since, current, changed)
             conn.start()
             dispatcher.go_live(conn)
             await self._read_loop(transport, conn)
@@ -180,26 +192,33 @@ class Gateway:
             dispatcher.remove(conn)
             await conn.stop()
 
-    async def _replay(self, transport: Transport, conn: Connection, since: int, upto: int) -> None:
+    async def _replay(
+        self, transport: Transport, conn: Connection, since: int, upto: int, joined: set[int]
+    ) -> None:
+        """Send the user's events in ``(since, upto]``; ``joined``: rooms whose membership
+        changed after ``since`` (their events are read, then filtered by the walk)."""
         in_memory = self._dispatcher.replay_from_ring(since, upto)
         if in_memory is not None:
-            for frame in replay_filter(conn.user_id, conn.room_ids, in_memory):
+            for frame in replay_filter(conn, in_memory):
                 await transport.send_text(frame)
             return
+        candidates = conn.room_ids | joined
         after = since
         while after < upto:
             page = await events_for_user(
-                self._ctx, conn.user_id, conn.room_ids, after=after, upto=upto, limit=_REPLAY_PAGE
+                self._ctx, conn.user_id, candidates, after=after, upto=upto, limit=_REPLAY_PAGE
             )
-            for event in page:
-                await transport.send_text(event.frame)
+            for frame in replay_filter(conn, page):
+                await transport.send_text(frame)
             if len(page) < _REPLAY_PAGE:
                 break
             after = page[-1].seq
 
     async def _read_loop(self, transport: Transport, conn: Connection) -> None:
         bad = 0
-        key = f"ws:{id(conn)}"
+        # Per user, not per connection: more sockets don't buy a bigger budget, and the
+        # key means the same thing in every process sharing the Redis limiter.
+        key = f"ws-frames:{conn.user_id}"
         while not conn.closing:
             raw = await transport.receive_text()
             decision = await self._limiter.hit(key, self._frame_rate)

@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from redoubt.domain.events import EventType
 from redoubt.storage.database import StoredEvent
 from redoubt.storage.schema import events
 
-__all__ = ["list_events_between", "list_events_for_user"]
+__all__ = ["list_events_between", "list_events_for_user", "list_membership_events"]
+
+_MEMBERSHIP_TYPES = (EventType.MEMBER_ADDED.value, EventType.MEMBER_REMOVED.value)
 
 
 def _event(row: object) -> StoredEvent:
@@ -57,5 +60,21 @@ async def list_events_for_user(
         .where(events.c.seq > after, events.c.seq <= upto, audience)
         .order_by(events.c.seq)
         .limit(limit)
+    )
+    return [_event(r) for r in rows]
+
+
+async def list_membership_events(
+    conn: AsyncConnection, user_id: int, *, after: int
+) -> list[StoredEvent]:
+    """The user's own joins and removals with ``seq > after``, in order."""
+    rows = await conn.execute(
+        select(events)
+        .where(
+            events.c.user_id == user_id,
+            events.c.seq > after,
+            events.c.type.in_(_MEMBERSHIP_TYPES),
+        )
+        .order_by(events.c.seq)
     )
     return [_event(r) for r in rows]

@@ -16,7 +16,13 @@ class _StarletteTransport:
         self._ws = ws
 
     async def receive_text(self) -> str:
-        return await self._ws.receive_text()
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        text = message.get("text")
+        # The protocol is text frames; a binary one fails validation like any other
+        # malformed frame (Starlette's receive_text would raise KeyError instead).
+        return text if isinstance(text, str) else ""
 
     async def send_text(self, data: str) -> None:
         await self._ws.send_text(data)
