@@ -6,11 +6,13 @@ Seed data goes through the real actions; requests go over real HTTP and WebSocke
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
 import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,10 +49,10 @@ def free_port() -> int:
 
 def sqlite_database(data_dir: Path) -> None:
     """A migrated SQLite database in ``data_dir`` (migrated once, then copied)."""
-    global _sqlite_template  # noqa: PLW0603 - a per-session cache of the migrated file
+    global _sqlite_template
     if _sqlite_template is None:
-        template_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"redoubt-tpl-{uuid.uuid4().hex}"
-        template_dir.mkdir(parents=True)
+        template_dir = Path(tempfile.mkdtemp(prefix="redoubt-tpl-"))
+        atexit.register(shutil.rmtree, template_dir, ignore_errors=True)
         upgrade(f"sqlite+aiosqlite:///{template_dir / 'redoubt.db'}")
         _sqlite_template = template_dir / "redoubt.db"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,7 @@ async def postgres_database() -> str:
     The first call migrates a template database; later ones clone it (CREATE DATABASE
     ... TEMPLATE), which takes milliseconds instead of a migration run.
     """
-    global _pg_template_ready  # noqa: PLW0603 - per-session cache of the template
+    global _pg_template_ready
     engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         if not _pg_template_ready:
@@ -85,6 +87,12 @@ async def postgres_database() -> str:
     finally:
         await engine.dispose()
     return _pg_url(name)
+
+
+async def drop_postgres_template() -> None:
+    """Drop the template database at the end of the session (if one was made)."""
+    if _pg_template_ready:
+        await drop_postgres_database(_pg_url(_PG_TEMPLATE))
 
 
 async def drop_postgres_database(url: str) -> None:
@@ -149,6 +157,9 @@ class Server:
             )
             assert resp.status_code == 200, resp.text
             token = resp.json()["token"]
+            # The login also set a session cookie on the shared client; drop it so a
+            # request without a user really is anonymous.
+            self.http.cookies.clear()
         out = User(id=str(user.id), username=username, token=token, role=role.value)
         self._users[username] = out
         return out
@@ -180,9 +191,7 @@ class Server:
         )
 
     @contextlib.asynccontextmanager
-    async def events(
-        self, user: User, since: int | None = None
-    ) -> AsyncIterator[EventClient]:
+    async def events(self, user: User, since: int | None = None) -> AsyncIterator[EventClient]:
         async with websockets.connect(self.ws_url, max_size=2**22) as ws:
             await ws.send(json.dumps({"type": "hello", "token": user.token, "since": since}))
             ready = json.loads(await asyncio.wait_for(ws.recv(), 5))

@@ -49,10 +49,11 @@ CHANNEL, PRIVATE, DM = RoomKind.CHANNEL, RoomKind.PRIVATE, RoomKind.DM
 OWNER, MOD, MEMBER = MemberRole.OWNER, MemberRole.MODERATOR, MemberRole.MEMBER
 
 # A = allow, F = forbidden (403), R = archived (403), N = not found (404: the room stays
-# invisible). Columns:
-#                                       read join leave post invite kick update archive pin delete_any set_role
+# invisible). The 11 letters of each verdict string are, in this order: read, join,
+# leave, post, invite, kick, update, archive, pin, delete_any, set_member_role.
+# fmt: off
 MATRIX: list[tuple[UserRole, RoomKind, MemberRole | None, str, str]] = [
-    # kind     role   member   live (not archived)      archived
+    # role  kind     member   live (not archived)      archived
     # --- public channels: users and admins see them without joining; admins moderate.
     (ADMIN, CHANNEL, None,   "A A F F A A A A A A A", "A R F R R R R A R R R"),
     (ADMIN, CHANNEL, MEMBER, "A A A A A A A A A A A", "A R A R R R R A R R R"),
@@ -109,6 +110,7 @@ MATRIX: list[tuple[UserRole, RoomKind, MemberRole | None, str, str]] = [
     (GUEST, DM,      MOD,    "A A F A F F F F A F F", "A R F R R R R F R R R"),
     (GUEST, DM,      OWNER,  "A A F A F F F F A F F", "A R F R R R R F R R R"),
 ]
+# fmt: on
 
 Cell = tuple[UserRole, RoomKind, MemberRole | None, RoomAction, bool]
 
@@ -142,7 +144,10 @@ def test_table_covers_every_combination() -> None:
     assert len(EXPECTED) == 4 * 3 * 4 * 11 * 2
 
 
-@pytest.mark.parametrize("cell", sorted(EXPECTED, key=_cell_id), ids=_cell_id)
+CELLS: list[Cell] = sorted(EXPECTED.keys(), key=_cell_id)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=_cell_id)
 def test_decide(cell: Cell) -> None:
     role, kind, member, action, archived = cell
     assert decide(role, kind, member, action, archived=archived) is EXPECTED[cell]
@@ -185,7 +190,7 @@ def test_create_table_covers_every_role() -> None:
 @pytest.mark.parametrize(
     ("role", "kind"),
     list(itertools.product(UserRole, (CHANNEL, PRIVATE, DM))),
-    ids=lambda v: str(v),
+    ids=str,
 )
 def test_may_create_room(role: UserRole, kind: RoomKind) -> None:
     expected = CREATE[role][(CHANNEL, PRIVATE, DM).index(kind)]
@@ -215,7 +220,7 @@ def test_manage_table_covers_every_combination() -> None:
 @pytest.mark.parametrize(
     ("actor", "target", "actor_is_admin"),
     list(itertools.product(MEMBERSHIPS, TARGETS, (False, True))),
-    ids=lambda v: str(v),
+    ids=str,
 )
 def test_may_manage_member(
     actor: MemberRole | None, target: MemberRole, actor_is_admin: bool

@@ -55,12 +55,26 @@ async def test_create_rooms_name_rules_and_topic(any_server: Server) -> None:
 
     # Valid names at the edges: one character, 64 characters.
     for name in ("x", "9" + "a" * 63):
-        resp = await srv.request("POST", "/api/v1/rooms", alice, json={"name": name, "kind": "channel"})
+        resp = await srv.request(
+            "POST", "/api/v1/rooms", alice, json={"name": name, "kind": "channel"}
+        )
         assert resp.status_code == 201, (name, resp.text)
 
-    for bad in ("", "-leading", "_leading", "has space", "dot.name", "slash/name", "é", "a" * 65,
-                "tab\tname", "nul\x00name"):
-        resp = await srv.request("POST", "/api/v1/rooms", alice, json={"name": bad, "kind": "channel"})
+    for bad in (
+        "",
+        "-leading",
+        "_leading",
+        "has space",
+        "dot.name",
+        "slash/name",
+        "é",
+        "a" * 65,
+        "tab\tname",
+        "nul\x00name",
+    ):
+        resp = await srv.request(
+            "POST", "/api/v1/rooms", alice, json={"name": bad, "kind": "channel"}
+        )
         assert resp.status_code == 400, (bad, resp.text)
         assert _error_code(resp) == "invalid_request"
 
@@ -95,7 +109,9 @@ async def test_guests_cannot_create_rooms_or_dms(any_server: Server) -> None:
     guest = await srv.create_user("guest1", role=UserRole.GUEST)
     alice = await srv.create_user("alice")
     for kind in ("channel", "private"):
-        resp = await srv.request("POST", "/api/v1/rooms", guest, json={"name": f"g-{kind}", "kind": kind})
+        resp = await srv.request(
+            "POST", "/api/v1/rooms", guest, json={"name": f"g-{kind}", "kind": kind}
+        )
         assert resp.status_code == 403, resp.text
         assert _error_code(resp) == "forbidden"
     resp = await srv.request("POST", "/api/v1/dms", guest, json={"user_ids": [alice.id]})
@@ -129,16 +145,19 @@ async def test_list_get_and_visibility(any_server: Server) -> None:
     # A public channel is visible to any user; a private room is indistinguishable from
     # a room that doesn't exist for a non-member.
     got = await srv.ok("GET", f"/api/v1/rooms/{channel}", bob)
-    assert got["id"] == channel and got["name"] == "general"
+    assert got["id"] == channel
+    assert got["name"] == "general"
     hidden = await srv.request("GET", f"/api/v1/rooms/{private}", bob)
     missing = await srv.request("GET", "/api/v1/rooms/123456789012", bob)
     assert hidden.status_code == missing.status_code == 404
     assert _error_code(hidden) == _error_code(missing) == "not_found"
     for path in (f"/api/v1/rooms/{private}/members", f"/api/v1/rooms/{private}/messages"):
         assert (await srv.request("GET", path, bob)).status_code == 404
-    # Anonymous callers learn nothing.
-    assert (await srv.request("GET", f"/api/v1/rooms/{channel}")).status_code == 401
-    assert (await srv.request("GET", "/api/v1/rooms")).status_code == 401
+    # Anonymous callers learn nothing. (A fresh client: the harness's client keeps the
+    # session cookie of the last login.)
+    async with httpx.AsyncClient(base_url=srv.base_url) as anonymous:
+        assert (await anonymous.get(f"/api/v1/rooms/{channel}")).status_code == 401
+        assert (await anonymous.get("/api/v1/rooms")).status_code == 401
 
 
 async def test_topic_archive_and_unarchive(any_server: Server) -> None:
@@ -147,7 +166,9 @@ async def test_topic_archive_and_unarchive(any_server: Server) -> None:
     mod = await srv.create_user("mod")
     member = await srv.create_user("member")
     room = await srv.room(owner, "general", "channel", mod, member)
-    await srv.ok("PATCH", f"/api/v1/rooms/{room}/members/{mod.id}", owner, json={"role": "moderator"})
+    await srv.ok(
+        "PATCH", f"/api/v1/rooms/{room}/members/{mod.id}", owner, json={"role": "moderator"}
+    )
     first = await srv.post(member, room, "before archive")
 
     # Topic: moderators and owners; not plain members.
@@ -213,14 +234,20 @@ async def test_join_leave_and_invite(any_server: Server) -> None:
     assert set(await _member_roles(srv, alice, channel)) == {alice.id, bob.id, carol.id}
 
     # Private groups: moderators invite; members can't; outsiders get 404.
-    resp = await srv.request("POST", f"/api/v1/rooms/{private}/members", bob, json={"user_id": carol.id})
+    resp = await srv.request(
+        "POST", f"/api/v1/rooms/{private}/members", bob, json={"user_id": carol.id}
+    )
     assert resp.status_code == 404
     await srv.ok("POST", f"/api/v1/rooms/{private}/members", alice, json={"user_id": bob.id})
-    resp = await srv.request("POST", f"/api/v1/rooms/{private}/members", bob, json={"user_id": carol.id})
+    resp = await srv.request(
+        "POST", f"/api/v1/rooms/{private}/members", bob, json={"user_id": carol.id}
+    )
     assert resp.status_code == 403
     assert private not in await _my_room_ids(srv, carol)
     # Inviting twice is harmless; inviting a user that doesn't exist is 404.
-    again = await srv.ok("POST", f"/api/v1/rooms/{private}/members", alice, json={"user_id": bob.id})
+    again = await srv.ok(
+        "POST", f"/api/v1/rooms/{private}/members", alice, json={"user_id": bob.id}
+    )
     assert again["member_count"] == 2
     resp = await srv.request(
         "POST", f"/api/v1/rooms/{private}/members", alice, json={"user_id": "987654321"}
@@ -250,7 +277,9 @@ async def test_kick_rules(any_server: Server) -> None:
     other = await srv.create_user("other")
     room = await srv.room(owner, "team", "private", mod, mod2, member, other)
     for m in (mod, mod2):
-        await srv.ok("PATCH", f"/api/v1/rooms/{room}/members/{m.id}", owner, json={"role": "moderator"})
+        await srv.ok(
+            "PATCH", f"/api/v1/rooms/{room}/members/{m.id}", owner, json={"role": "moderator"}
+        )
 
     def kick(actor: User, target: User) -> Any:
         return srv.request("DELETE", f"/api/v1/rooms/{room}/members/{target.id}", actor)
@@ -293,7 +322,9 @@ async def test_member_roles_and_last_owner(any_server: Server) -> None:
     await srv.ok("PATCH", f"{path}/{carol.id}", owner, json={"role": "owner"})
     await srv.ok("PATCH", f"{path}/{owner.id}", owner, json={"role": "member"})
     assert await _member_roles(srv, carol, room) == {
-        owner.id: "member", bob.id: "moderator", carol.id: "owner"
+        owner.id: "member",
+        bob.id: "moderator",
+        carol.id: "owner",
     }
     resp = await srv.request("PATCH", f"{path}/{bob.id}", owner, json={"role": "member"})
     assert resp.status_code == 403
@@ -302,6 +333,22 @@ async def test_member_roles_and_last_owner(any_server: Server) -> None:
     # The room list shows each member's role.
     entries = {e["room"]["id"]: e for e in await srv.ok("GET", "/api/v1/rooms", bob)}
     assert entries[room]["role"] == "moderator"
+
+    # The last owner leaving hands the room over: moderators before members (even older
+    # ones), so a room with members always has an owner who can manage it.
+    resp = await srv.request("POST", f"/api/v1/rooms/{room}/leave", carol)
+    assert resp.status_code == 204
+    assert await _member_roles(srv, bob, room) == {owner.id: "member", bob.id: "owner"}
+    assert (await srv.ok("PATCH", f"/api/v1/rooms/{room}", bob, json={"archived": True}))[
+        "archived"
+    ]
+    # ... and with only members left, the longest-standing one.
+    solo = await srv.room(carol, "solo", "private", owner, bob)
+    await srv.ok("POST", f"/api/v1/rooms/{solo}/leave", carol)
+    assert await _member_roles(srv, bob, solo) == {owner.id: "owner", bob.id: "member"}
+    await srv.ok("POST", f"/api/v1/rooms/{solo}/leave", bob)
+    await srv.ok("POST", f"/api/v1/rooms/{solo}/leave", owner)  # the last one out
+    assert solo not in await _my_room_ids(srv, owner)
 
 
 async def test_direct_messages(any_server: Server) -> None:
@@ -320,8 +367,12 @@ async def test_direct_messages(any_server: Server) -> None:
     assert dm["name"] is None
     assert sorted(dm["dm_user_ids"]) == sorted([alice.id, bob.id])
     assert dm["member_count"] == 2
-    for actor, ids in ((alice, [bob.id]), (bob, [alice.id]), (bob, [alice.id, bob.id]),
-                       (alice, [bob.id, bob.id])):
+    for actor, ids in (
+        (alice, [bob.id]),
+        (bob, [alice.id]),
+        (bob, [alice.id, bob.id]),
+        (alice, [bob.id, bob.id]),
+    ):
         resp = await srv.request("POST", "/api/v1/dms", actor, json={"user_ids": ids})
         assert resp.status_code == 200, resp.text
         assert resp.json()["id"] == dm["id"]
@@ -333,8 +384,11 @@ async def test_direct_messages(any_server: Server) -> None:
     group = resp.json()
     assert group["id"] != dm["id"]
     assert group["member_count"] == 3
-    for actor, ids in ((carol, [bob.id, alice.id]), (bob, [carol.id, alice.id]),
-                       (alice, [carol.id, bob.id])):
+    for actor, ids in (
+        (carol, [bob.id, alice.id]),
+        (bob, [carol.id, alice.id]),
+        (alice, [carol.id, bob.id]),
+    ):
         resp = await srv.request("POST", "/api/v1/dms", actor, json={"user_ids": ids})
         assert resp.status_code == 200
         assert resp.json()["id"] == group["id"]
@@ -349,7 +403,9 @@ async def test_direct_messages(any_server: Server) -> None:
         resp = await srv.request("GET", f"/api/v1/rooms/{dm['id']}/messages", outsider)
         assert resp.status_code == 404
     # Nobody joins, leaves, or is invited into a DM.
-    resp = await srv.request("POST", f"/api/v1/rooms/{dm['id']}/members", alice, json={"user_id": carol.id})
+    resp = await srv.request(
+        "POST", f"/api/v1/rooms/{dm['id']}/members", alice, json={"user_id": carol.id}
+    )
     assert resp.status_code == 403
     assert (await srv.request("POST", f"/api/v1/rooms/{dm['id']}/join", carol)).status_code == 404
     assert (await srv.request("POST", f"/api/v1/rooms/{dm['id']}/leave", alice)).status_code == 403
@@ -365,6 +421,11 @@ async def test_direct_messages(any_server: Server) -> None:
     assert resp.status_code == 404
     assert set(await _my_room_ids(srv, alice)) == {dm["id"], group["id"]}
     # Bad shapes are 400.
-    for body in ({"user_ids": []}, {"user_ids": bob.id}, {"user_ids": [{"id": bob.id}]},
-                 {"user_ids": [bob.id], "name": "x"}):
+    bad_bodies: list[dict[str, Any]] = [
+        {"user_ids": []},
+        {"user_ids": bob.id},
+        {"user_ids": [{"id": bob.id}]},
+        {"user_ids": [bob.id], "name": "x"},
+    ]
+    for body in bad_bodies:
         assert (await srv.request("POST", "/api/v1/dms", alice, json=body)).status_code == 400

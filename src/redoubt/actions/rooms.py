@@ -188,9 +188,55 @@ async def do_join_room(ctx: Context, room_id: int, *, acting_user: Requester) ->
     return view
 
 
+async def _hand_over_ownership_txn(
+    ctx: Context, txn: Txn, room_id: int, leaving: Requester
+) -> None:
+    """Promote a successor when the last owner leaves, so a room with members has an owner."""
+    members = await room_store.list_members(txn.conn, room_id)  # oldest first
+    if any(m.role is MemberRole.OWNER and m.user_id != leaving.id for m in members):
+        return
+    others = [m for m in members if m.user_id != leaving.id]
+    if not others:
+        return
+    successor = max(others, key=lambda m: m.role.rank)  # max keeps the first (oldest) of ties
+    await room_store.update_membership_txn(
+        txn.conn, room_id, successor.user_id, role=MemberRole.OWNER
+    )
+    await txn.append_event(
+        EventType.MEMBER_UPDATED,
+        payload(
+            room_id=format_id(room_id),
+            user_id=format_id(successor.user_id),
+            role=MemberRole.OWNER.value,
+        ),
+        room_id=room_id,
+    )
+    await audit(
+        ctx,
+        txn,
+        "room.member_role",
+        acting_user=leaving,
+        target_type="room",
+        target_id=room_id,
+        details={
+            "user_id": str(successor.user_id),
+            "from": successor.role.value,
+            "to": MemberRole.OWNER.value,
+            "reason": "last_owner_left",
+        },
+    )
+
+
 async def do_leave_room(ctx: Context, room_id: int, *, acting_user: Requester) -> None:
+    """Leave a channel or private group.
+
+    A room needs at least one owner: when its last owner leaves, the longest-standing
+    of the highest-ranked remaining members becomes owner (audited).
+    """
     async with ctx.db.transaction("leave_room") as txn:
         access = await access_room_conn(txn.conn, acting_user, room_id, RoomAction.LEAVE)
+        if access.membership is not None and access.membership.role is MemberRole.OWNER:
+            await _hand_over_ownership_txn(ctx, txn, room_id, acting_user)
         await _remove_member_txn(txn, access.room, acting_user.id)
         await audit(
             ctx, txn, "room.leave", acting_user=acting_user, target_type="room", target_id=room_id

@@ -20,9 +20,12 @@ _SHORTCODE = re.compile(r"[a-z0-9_+-]{1,64}")
 _CODE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.S)
 _MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9._-]{1,31})(?![\w@])")
 ROOM_MENTIONS = frozenset({"here", "all"})
-# Characters allowed in a Unicode emoji reaction besides symbols: ZWJ, variation
-# selectors, skin-tone modifiers (Sk) and keycap combiners.
+# Characters allowed in a Unicode emoji reaction besides symbols (So): ZWJ, variation
+# selectors and keycap combiners; skin-tone modifiers; tag characters (subdivision flags).
 _EMOJI_JOINERS = {"\u200d", "\ufe0f", "\ufe0e", "\u20e3"}
+_SKIN_TONES = range(0x1F3FB, 0x1F400)
+_TAGS = range(0xE0020, 0xE0080)
+_KEYCAP = re.compile("[0-9#*]\ufe0f?\u20e3")
 
 
 def is_valid_username(name: str) -> bool:
@@ -39,7 +42,15 @@ def is_valid_emoji(emoji: str) -> bool:
         return True
     if not 1 <= len(emoji) <= 16:
         return False
-    return all(ch in _EMOJI_JOINERS or unicodedata.category(ch) in ("So", "Sk") for ch in emoji)
+    if _KEYCAP.fullmatch(emoji):
+        return True
+    return unicodedata.category(emoji[0]) == "So" and all(
+        ch in _EMOJI_JOINERS
+        or ord(ch) in _SKIN_TONES
+        or ord(ch) in _TAGS
+        or unicodedata.category(ch) == "So"
+        for ch in emoji
+    )
 
 
 class Mentions:

@@ -166,7 +166,9 @@ async def get_thread(
 ) -> list[MessageView]:
     async with ctx.db.read("get_thread") as conn:
         access = await access_message_conn(conn, requester, message_id)
-        records = await message_store.list_thread(conn, access.message.id, after=after, limit=limit)
+        # A reply's id names its thread, as when posting (threads don't nest).
+        root_id = access.message.thread_id or access.message.id
+        records = await message_store.list_thread(conn, root_id, after=after, limit=limit)
         return await message_views(conn, records)
 
 

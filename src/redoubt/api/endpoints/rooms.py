@@ -27,6 +27,7 @@ from redoubt.api.schemas import (
 )
 from redoubt.core.ids import format_id
 from redoubt.domain.enums import MemberRole, RoomKind
+from redoubt.domain.permissions import RoomAction
 from redoubt.domain.views import MembershipView, MemberView, ReadStateView, RoomView
 from redoubt.queries.rooms import access_room, list_my_rooms, list_room_members, room_view
 
@@ -56,13 +57,21 @@ async def get_room(room_id: str, requester: Auth, ctx: Ctx) -> RoomView:
 
 @router.patch("/rooms/{room_id}", response_model=RoomView)
 async def update_room(room_id: str, body: UpdateRoomBody, requester: Auth, ctx: Ctx) -> RoomView:
-    """Change the topic (moderators) or archive / unarchive (owners)."""
+    """Change the topic (moderators) or archive / unarchive (owners).
+
+    A request that is refused in part changes nothing: archiving is authorized before
+    the topic changes, and unarchiving happens first so a new topic can follow it.
+    """
     rid = path_id(room_id)
     view: RoomView | None = None
+    if body.archived is False:
+        view = await do_archive_room(ctx, rid, archived=False, acting_user=requester)
     if body.topic is not None:
+        if body.archived:
+            await access_room(ctx, requester, rid, RoomAction.ARCHIVE)
         view = await do_update_room(ctx, rid, topic=body.topic, acting_user=requester)
-    if body.archived is not None:
-        view = await do_archive_room(ctx, rid, archived=body.archived, acting_user=requester)
+    if body.archived:
+        view = await do_archive_room(ctx, rid, archived=True, acting_user=requester)
     if view is None:
         access = await access_room(ctx, requester, rid)
         async with ctx.db.read("get_room") as conn:
