@@ -418,14 +418,13 @@ async def test_presence_online_and_offline(any_server: Server) -> None:
     async with server.events(alice) as a:
         async with server.events(bob):
             online = await presence_of(a, bob)
-            assert online["data"] == {"user_id": bob.id, "status": "online"}
+            assert online == {"user_id": bob.id, "status": "online"}
             assert bob.id in await server.ok("GET", "/api/v1/presence", alice)
             async with server.events(bob):
                 pass  # a second connection of bob's comes and goes: bob stays online
             assert bob.id in await server.ok("GET", "/api/v1/presence", alice)
         offline = await presence_of(a, bob)
-        assert offline["data"] == {"user_id": bob.id, "status": "offline"}
-        assert "seq" not in offline
+        assert offline == {"user_id": bob.id, "status": "offline"}
         assert bob.id not in await server.ok("GET", "/api/v1/presence", alice)
         # Only one "online" and one "offline" for bob in all of that.
         await settle(server)
@@ -433,10 +432,13 @@ async def test_presence_online_and_offline(any_server: Server) -> None:
 
 
 async def presence_of(stream: EventClient, user: User) -> JSON:
+    """The next presence change for ``user`` (frames are batches without a position)."""
     while True:
         frame = await stream.until("presence")
-        if frame["data"]["user_id"] == user.id:
-            return frame
+        assert "seq" not in frame
+        for change in frame["data"]["changes"]:
+            if change["user_id"] == user.id:
+                return dict(change)
 
 
 # --- limits ----------------------------------------------------------------------------

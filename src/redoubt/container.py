@@ -158,6 +158,7 @@ class Container:
         _ = self.gateway
 
     async def stop(self) -> None:
+        await self.gateway.stop()
         await self.dispatcher.stop()
         await self.bus.stop()
         self.database.set_event_sink(None)

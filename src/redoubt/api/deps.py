@@ -37,7 +37,9 @@ def container_of(request: Request) -> Container:
     return container
 
 
-def _ctx(request: Request) -> Context:
+async def _ctx(request: Request) -> Context:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool, which
+    # cost a thread hop on every request.
     return container_of(request).context
 
 

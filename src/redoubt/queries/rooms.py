@@ -86,7 +86,12 @@ async def access_room(
 
 
 async def room_views(conn: AsyncConnection, rooms: Sequence[RoomRecord]) -> list[RoomView]:
-    members = await room_store.list_member_ids_for_rooms(conn, [r.id for r in rooms])
+    # Counts for all rooms, ids only for DMs (small, fixed membership): a big channel's
+    # view must not cost a read of every member.
+    counts = await room_store.count_members(conn, [r.id for r in rooms])
+    members = await room_store.list_member_ids_for_rooms(
+        conn, [r.id for r in rooms if r.kind is RoomKind.DM]
+    )
     return [
         RoomView(
             id=format_id(room.id),
@@ -96,7 +101,7 @@ async def room_views(conn: AsyncConnection, rooms: Sequence[RoomRecord]) -> list
             archived=room.archived,
             created_by=format_id(room.created_by),
             created_at=room.created_at,
-            member_count=len(members.get(room.id, ())),
+            member_count=counts.get(room.id, 0),
             dm_user_ids=(
                 [format_id(u) for u in sorted(members.get(room.id, ()))]
                 if room.kind is RoomKind.DM

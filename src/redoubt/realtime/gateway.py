@@ -9,6 +9,8 @@ Protocol (``GET /api/v1/events``):
    the database when memory no longer has them), then live events after P, in order,
    each ``{"seq": N, "type": "...", "data": {...}}``.
 3. Client may send ``{"type": "typing", "room_id": "..."}`` and ``{"type": "ping"}``.
+4. Presence arrives batched, at most about four times a second:
+   ``{"type": "presence", "data": {"changes": [{"user_id": "...", "status": "online"}]}}``.
 
 Ephemeral frames (``typing``, ``presence``) carry no ``seq``. Errors are
 ``{"type": "error", "code": "...", "message": "..."}``; fatal ones close the socket with
@@ -18,6 +20,7 @@ a 4xxx code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Annotated, Literal, Protocol
 
@@ -52,6 +55,7 @@ CLOSE_POLICY = 1008
 _HELLO_TIMEOUT = 10.0
 _REPLAY_PAGE = 2_000
 _MAX_BAD_FRAMES = 20
+_PRESENCE_BATCH_SECONDS = 0.25
 
 _log = get_logger(__name__)
 
@@ -106,22 +110,39 @@ class Gateway:
         self._limiter = limiter
         self._frame_rate = Rate(ctx.settings.rate_ws_frames_per_second, 1.0)
         self._connect_rate = Rate(ctx.settings.rate_ws_connects_per_minute, 60.0)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._presence: dict[int, bool] = {}
+        """Presence changes not yet sent (last state wins)."""
+        self._presence_flush: asyncio.Task[None] | None = None
         dispatcher.on_user_online = self._presence_changed
 
     def _presence_changed(self, user_id: int, online: bool) -> None:
+        # Changes are batched: when every client reconnects at once (a restart), one
+        # frame per change to every client would be N² frames.
+        self._presence[user_id] = online
+        if self._presence_flush is None or self._presence_flush.done():
+            self._presence_flush = asyncio.create_task(self._flush_presence())
+
+    async def _flush_presence(self) -> None:
+        await asyncio.sleep(_PRESENCE_BATCH_SECONDS)
+        changes, self._presence = self._presence, {}
         frame = json.dumps(
             {
                 "type": EphemeralType.PRESENCE.value,
                 "data": {
-                    "user_id": format_id(user_id),
-                    "status": "online" if online else "offline",
+                    "changes": [
+                        {"user_id": format_id(u), "status": "online" if on else "offline"}
+                        for u, on in changes.items()
+                    ]
                 },
             }
         )
-        task = asyncio.create_task(self._bus.publish_ephemeral(EphemeralEvent(frame, None)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._bus.publish_ephemeral(EphemeralEvent(frame, None))
+
+    async def stop(self) -> None:
+        if self._presence_flush is not None:
+            self._presence_flush.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._presence_flush
 
     async def serve(self, transport: Transport, *, cookie_token: str | None, ip: str) -> None:
         """Run one client session until it disconnects."""

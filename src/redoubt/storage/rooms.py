@@ -16,6 +16,7 @@ from redoubt.storage.schema import memberships, mentions, messages, rooms
 
 __all__ = [
     "ReadCounts",
+    "count_members",
     "delete_membership_txn",
     "get_membership",
     "get_room_by_dm_key",
@@ -131,6 +132,17 @@ async def list_member_ids_for_rooms(
     for room_id, user_id in rows:
         result[room_id].append(user_id)
     return result
+
+
+async def count_members(conn: AsyncConnection, room_ids: Sequence[int]) -> dict[int, int]:
+    if not room_ids:
+        return {}
+    rows = await conn.execute(
+        select(memberships.c.room_id, func.count())
+        .where(memberships.c.room_id.in_(list(room_ids)))
+        .group_by(memberships.c.room_id)
+    )
+    return {int(room_id): int(n) for room_id, n in rows}
 
 
 async def list_memberships_of_user(conn: AsyncConnection, user_id: int) -> list[MembershipRecord]:
