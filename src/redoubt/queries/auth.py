@@ -10,7 +10,8 @@ from redoubt.storage.records import SessionRecord
 
 __all__ = ["SESSION_TOKEN_KIND", "authenticate"]
 
-SESSION_TOKEN_KIND = "ses"  # noqa: S105  # nosec B105 - a token type tag, not a secret
+# A token type tag (the "ses" in rdt_ses_...), not a secret.
+SESSION_TOKEN_KIND = "ses"  # noqa: S105  # nosec B105
 
 
 async def authenticate(ctx: Context, token: str, *, ip: str) -> tuple[Requester, SessionRecord]:
@@ -23,10 +24,10 @@ async def authenticate(ctx: Context, token: str, *, ip: str) -> tuple[Requester,
     if not is_well_formed(token, SESSION_TOKEN_KIND):
         raise Unauthorized
     async with ctx.db.read("authenticate") as conn:
-        session = await user_store.get_session_by_token_hash(conn, hash_token(token))
-        if session is None or session.expires_at <= ctx.clock.now():
-            raise Unauthorized
-        user = await user_store.get_user_by_id(conn, session.user_id)
-    if user is None or not user.is_active:
+        found = await user_store.get_session_and_user(conn, hash_token(token))
+    if found is None:
+        raise Unauthorized
+    session, user = found
+    if session.expires_at <= ctx.clock.now() or not user.is_active:
         raise Unauthorized
     return Requester(user=user, session_id=session.id, ip=ip), session

@@ -69,11 +69,10 @@ async def access_room_conn(
         NotFound: the room doesn't exist or the requester may not know it does.
         Forbidden: visible, but the action is not allowed.
     """
-    room = await room_store.get_room_by_id(conn, room_id)
-    if room is None:
+    found = await room_store.get_room_with_membership(conn, room_id, requester.id)
+    if found is None:
         raise NotFound
-    membership = await room_store.get_membership(conn, room_id, requester.id)
-    access = RoomAccess(room, membership)
+    access = RoomAccess(*found)
     enforce(requester, access, action)
     return access
 

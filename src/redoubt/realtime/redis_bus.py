@@ -233,7 +233,8 @@ class RedisBus(EventBus):
 
 async def _pause(backoff: float, cap: float) -> float:
     """Sleep a jittered ``backoff`` (so processes don't reconnect in lockstep); the next."""
-    await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311  # nosec B311 - jitter
+    # Jitter, not cryptography: spreads reconnects of many processes apart.
+    await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311  # nosec B311
     return min(backoff * 2, cap)
 
 

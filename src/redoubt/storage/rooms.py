@@ -22,6 +22,7 @@ __all__ = [
     "get_room_by_dm_key",
     "get_room_by_id",
     "get_room_by_name",
+    "get_room_with_membership",
     "get_rooms_by_ids",
     "insert_membership_txn",
     "insert_room_txn",
@@ -98,6 +99,44 @@ async def get_membership(
         )
     ).first()
     return _membership(row) if row else None
+
+
+async def get_room_with_membership(
+    conn: AsyncConnection, room_id: int, user_id: int
+) -> tuple[RoomRecord, MembershipRecord | None] | None:
+    """A room and one user's membership in it, in one query (every room-scoped call)."""
+    row = (
+        await conn.execute(
+            select(
+                rooms,
+                memberships.c.role.label("member_role"),
+                memberships.c.joined_at.label("member_joined_at"),
+                memberships.c.last_read_position.label("member_last_read"),
+            )
+            .select_from(
+                rooms.outerjoin(
+                    memberships,
+                    and_(memberships.c.room_id == rooms.c.id, memberships.c.user_id == user_id),
+                )
+            )
+            .where(rooms.c.id == room_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    m = row._mapping
+    membership = (
+        MembershipRecord(
+            room_id=room_id,
+            user_id=user_id,
+            role=MemberRole(m["member_role"]),
+            joined_at=m["member_joined_at"],
+            last_read_position=m["member_last_read"],
+        )
+        if m["member_role"] is not None
+        else None
+    )
+    return _room(row), membership
 
 
 async def list_members(conn: AsyncConnection, room_id: int) -> list[MembershipRecord]:

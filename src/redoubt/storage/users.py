@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from redoubt.domain.enums import UserRole
@@ -17,6 +18,7 @@ from redoubt.storage.schema import sessions, users
 __all__ = [
     "delete_session_txn",
     "delete_user_sessions_txn",
+    "get_session_and_user",
     "get_session_by_token_hash",
     "get_user_by_id",
     "get_user_by_username",
@@ -28,6 +30,10 @@ __all__ = [
     "touch_session_txn",
     "update_user_txn",
 ]
+
+
+_SESSION_FIELDS = [f.name for f in dataclasses.fields(SessionRecord)]
+_USER_FIELDS = [f.name for f in dataclasses.fields(UserRecord) if f.name != "role"]
 
 
 def _user(row: Any) -> UserRecord:
@@ -93,6 +99,26 @@ async def get_session_by_token_hash(
     # about the secret itself can be had from it.
     row = (await conn.execute(select(sessions).where(sessions.c.token_hash == token_hash))).first()
     return _session(row) if row else None
+
+
+async def get_session_and_user(
+    conn: AsyncConnection, token_hash: bytes
+) -> tuple[SessionRecord, UserRecord] | None:
+    """The session with this token hash and its user, in one query (every request)."""
+    row = (
+        await conn.execute(
+            select(sessions, users)
+            .join(users, users.c.id == sessions.c.user_id)
+            .where(sessions.c.token_hash == token_hash)
+            .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
+        )
+    ).first()
+    if row is None:
+        return None
+    m = row._mapping
+    session = SessionRecord(**{f: m[f"sessions_{f}"] for f in _SESSION_FIELDS})
+    user = UserRecord(**{f: m[f"users_{f}"] for f in _USER_FIELDS}, role=UserRole(m["users_role"]))
+    return session, user
 
 
 async def touch_session_txn(conn: AsyncConnection, session_id: int, now: dt.datetime) -> None:
