@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from redoubt.api.middleware import incident_id_of
+from redoubt.api.middleware import incident_id_of, outer_error_headers
 from redoubt.core.errors import ApiError, ErrorCode, RateLimited
 from redoubt.core.logging import get_logger
 
@@ -39,7 +39,8 @@ def _body(request: Request, code: str, message: str, **extra: Any) -> dict[str, 
 def _describe(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
     for err in errors[:20]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        # Field names can be the client's own (an unknown key): bounded, like the rest.
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")[:100]
         out.append({"field": loc or "body", "problem": str(err.get("msg", "invalid"))[:200]})
     return out
 
@@ -86,4 +87,5 @@ def install_error_handlers(app: FastAPI) -> None:
                 "Something went wrong on our side. Quote the incident id to your administrator.",
             ),
             status_code=500,
+            headers=outer_error_headers(incident),
         )

@@ -1,16 +1,26 @@
-"""One pure-ASGI middleware: incident ids, body limits, security headers, access log.
+"""One pure-ASGI middleware: incident ids, body limits, URL hygiene, security headers,
+access log.
 
 Kept as raw ASGI (not ``BaseHTTPMiddleware``) so it adds microseconds, not a task per
 request, and so it can cut an oversized body off while it streams in.
+
+A URL whose path or query decodes to a NUL byte or to invalid UTF-8 is refused with a
+400: the server would otherwise see U+FFFD where the client sent something else (a
+``%FF`` reaction becomes a real emoji), and PostgreSQL refuses NUL in text (a 500).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from redoubt.core.logging import get_logger
 
@@ -18,7 +28,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestGuard", "incident_id_of"]
+__all__ = ["RequestGuard", "incident_id_of", "outer_error_headers"]
 
 _log = get_logger("redoubt.access")
 
@@ -31,6 +41,14 @@ _SECURITY_HEADERS = [
 ]
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 _UPLOAD_PATH = re.compile(r"^/api/v1/rooms/[^/]+/files/?$")
+_DRAIN_SECONDS = 5.0
+
+
+def outer_error_headers(incident: str) -> dict[str, str]:
+    """Headers for the generic 500, which Starlette's outermost ``ServerErrorMiddleware``
+    sends past this middleware (so :class:`RequestGuard` can't add them itself)."""
+    pairs = [*_SECURITY_HEADERS, _API_CSP, (b"x-request-id", incident.encode())]
+    return {name.decode(): value.decode() for name, value in pairs}
 
 
 def incident_id_of(request: Request) -> str:
@@ -38,8 +56,16 @@ def incident_id_of(request: Request) -> str:
     return str(state.get("incident_id", "unknown"))
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """The body outgrew its limit.
+
+    Raised from ``receive`` while the app reads the body, so it must be an
+    ``HTTPException``: FastAPI turns any other exception from body parsing into a 400
+    ("error parsing the body") and the client would never learn the body was too big.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, headers={"connection": "close"})
 
 
 class RequestGuard:
@@ -91,16 +117,28 @@ class RequestGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    await _drain(receive, limit, more=message.get("more_body", False))
                     raise _TooLarge
             return message
 
         try:
-            if declared is not None and declared > limit:
-                raise _TooLarge
+            refusal = _refusal(scope, declared, limit)
+            if refusal is not None:
+                budget = limit if declared is None else declared
+                if budget <= 2 * limit:
+                    await _drain(receive, budget)
+                await _reply_error(send_wrapper, incident, *refusal)
+                return
             await self.app(scope, receive_wrapper, send_wrapper)
         except _TooLarge:
             if status == 0:
-                await _reply_too_large(send_wrapper, incident)
+                await _reply_error(
+                    send_wrapper, incident, 413, "too_large", "The request is too large."
+                )
+        except Exception:
+            # Unhandled: the generic 500 goes out from outside this middleware.
+            status = status or 500
+            raise
         finally:
             _log.info(
                 "request",
@@ -122,20 +160,53 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _reply_too_large(send: Any, incident: str) -> None:
+def _refusal(scope: Scope, declared: int | None, limit: int) -> tuple[int, str, str] | None:
+    """Status, code and message for a request refused before the app sees it."""
+    if declared is not None and declared > limit:
+        return 413, "too_large", "The request is too large."
+    if not _url_is_clean(scope):
+        return 400, "invalid_request", "The URL must be UTF-8 without NUL characters."
+    return None
+
+
+async def _drain(receive: Receive, budget: int, *, more: bool = True) -> None:
+    """Read and drop the rest of a refused body, up to ``budget`` bytes and a few seconds.
+
+    The 413 goes out with ``Connection: close``; closing a socket with unread bytes in it
+    makes the kernel send a reset, and the client sees a broken connection instead of the
+    answer. A body far over the limit is not worth reading, and isn't.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            while more and budget > 0:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                budget -= len(message.get("body", b""))
+                more = message.get("more_body", False)
+
+
+def _url_is_clean(scope: Scope) -> bool:
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    for part in (raw_path, scope.get("query_string", b"")):
+        decoded = unquote_to_bytes(part)
+        if b"\x00" in decoded:
+            return False
+        try:
+            decoded.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+async def _reply_error(send: Any, incident: str, status: int, code: str, message: str) -> None:
     body = json.dumps(
-        {
-            "error": {
-                "code": "too_large",
-                "message": "The request is too large.",
-                "incident_id": incident,
-            }
-        }
+        {"error": {"code": code, "message": message, "incident_id": incident}}
     ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

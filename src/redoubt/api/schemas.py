@@ -1,14 +1,15 @@
 """Request bodies: strict (no coercion), closed (``extra="forbid"``), bounded.
 
 Enum-like fields are ``Literal`` strings: strict validation takes JSON strings for them
-as they are, and rejects everything else.
+as they are, and rejects everything else. No string may hold a NUL character: nothing
+legitimate needs one, and PostgreSQL refuses them (a 500 instead of a 400).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from typing_extensions import override
 
 __all__ = [
@@ -29,12 +30,23 @@ __all__ = [
 
 IdStr = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,16}$")]
 Username = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+# repr=False keeps passwords out of str() as well as repr() (pydantic's __str__ lists fields).
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024), Field(repr=False)]
 DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # hide_input_in_errors: a ValidationError that ends up in a log or traceback never
+    # quotes what the client sent (a password that was one character too long, say).
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class LoginBody(_Body):

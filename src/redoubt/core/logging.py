@@ -26,8 +26,11 @@ _SECRET_KEY = re.compile(
 _SECRET_VALUE = re.compile(
     r"rdt_[a-z]{2,8}_[A-Za-z0-9_\-]{16,}"  # our own token family
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]+=*"  # Authorization header values
-    r"|\b\d{1,16}:[A-Za-z0-9_\-]{30,}"  # Telegram-shaped bot tokens
-    r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"  # credentials inside URLs
+    # Telegram-shaped bot tokens, also glued to a path as in /bot<token>/getMe (where a
+    # \b would not match between "bot" and the digits).
+    r"|(?<![0-9])\d{1,16}:[A-Za-z0-9_\-]{30,}"
+    # Credentials inside URLs, including a password without a user (redis://:pw@host).
+    r"|(?<=://)[^/\s:@]*:[^/\s@]+(?=@)"
 )
 
 
@@ -97,6 +100,9 @@ def configure_logging(level: str = "info", *, json: bool = True) -> None:
         logging.getLogger(name).propagate = True
     # Our own access log replaces uvicorn's (which would print query strings).
     logging.getLogger("uvicorn.access").disabled = True
+    # aiosqlite logs every call with its SQL parameters at DEBUG: message texts, and a
+    # password whenever someone types one into the username field. Never below INFO.
+    logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

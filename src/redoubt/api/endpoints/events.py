@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from redoubt.api.deps import SESSION_COOKIE, container_of, origin_matches_host
+from redoubt.core.logging import get_logger
 
 router = APIRouter(tags=["events"])
+_log = get_logger(__name__)
 
 
 class _StarletteTransport:
@@ -47,3 +52,20 @@ async def events(ws: WebSocket) -> None:
         await container.gateway.serve(_StarletteTransport(ws), cookie_token=cookie, ip=ip)
     except WebSocketDisconnect:
         return
+    except Exception as exc:
+        # As for HTTP: the client learns only that it failed and under which incident
+        # id; the log gets the details.
+        incident = str((ws.scope.get("state") or {}).get("incident_id", "unknown"))
+        _log.error("websocket_unhandled_error", incident_id=incident, exc_info=exc)
+        with contextlib.suppress(Exception):
+            await ws.send_text(
+                json.dumps(
+                    {
+                        "type": "error",
+                        "code": "internal_error",
+                        "message": "Something went wrong on our side.",
+                        "incident_id": incident,
+                    }
+                )
+            )
+            await ws.close(1011, "internal error")
