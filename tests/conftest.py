@@ -17,12 +17,10 @@ from redoubt.core.tokens import is_well_formed
 from redoubt.domain.enums import UserRole
 from tests.harness import (
     PASSWORD,
-    REDIS_URL,
     Server,
     User,
-    drop_postgres_database,
+    deployment,
     drop_postgres_template,
-    postgres_database,
     run_server,
     sqlite_database,
     test_settings,
@@ -146,15 +144,8 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Server]:
     """The same tests on both deployments: SQLite/memory and PostgreSQL/Redis."""
-    if request.param == "sqlite":
-        await asyncio.to_thread(sqlite_database, tmp_path / "data")
-        async with run_server(test_settings(tmp_path / "data")) as srv:
-            yield srv
-        return
-    url = await postgres_database()
-    try:
-        settings = test_settings(tmp_path / "data", database_url=url, redis_url=REDIS_URL)
-        async with run_server(settings) as srv:
-            yield srv
-    finally:
-        await drop_postgres_database(url)
+    async with (
+        deployment(request.param, tmp_path / "data") as settings,
+        run_server(settings()) as srv,
+    ):
+        yield srv

@@ -14,7 +14,7 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,27 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@contextlib.asynccontextmanager
+async def deployment(backend: str, data_dir: Path) -> AsyncIterator[SettingsFactory]:
+    """A fresh deployment on ``backend``: "sqlite" (embedded default) or "postgres"
+    (PostgreSQL + Redis). Yields a settings factory (overrides as keywords) for servers
+    sharing it, so a test can restart or tune them; the database goes on exit."""
+    if backend == "sqlite":
+        await asyncio.to_thread(sqlite_database, data_dir)
+        yield lambda **overrides: test_settings(data_dir, **overrides)
+        return
+    url = await postgres_database()
+    try:
+        yield lambda **overrides: test_settings(
+            data_dir, database_url=url, redis_url=REDIS_URL, **overrides
+        )
+    finally:
+        await drop_postgres_database(url)
 
 
 @dataclass

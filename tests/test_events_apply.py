@@ -33,15 +33,11 @@ from redoubt.domain.enums import UserRole
 from redoubt.domain.events import EventType
 from tests.harness import (
     PASSWORD,
-    REDIS_URL,
     EventClient,
     Server,
     User,
-    drop_postgres_database,
-    postgres_database,
+    deployment,
     run_server,
-    sqlite_database,
-    test_settings,
 )
 
 JSON = dict[str, Any]
@@ -738,18 +734,8 @@ async def shared_server(
 ) -> AsyncIterator[Server]:
     """One server per backend for all scenarios (each builds its own world in it)."""
     data_dir = tmp_path_factory.mktemp("apply") / "data"
-    if request.param == "sqlite":
-        await asyncio.to_thread(sqlite_database, data_dir)
-        async with run_server(test_settings(data_dir)) as srv:
-            yield srv
-        return
-    url = await postgres_database()
-    try:
-        settings = test_settings(data_dir, database_url=url, redis_url=REDIS_URL)
-        async with run_server(settings) as srv:
-            yield srv
-    finally:
-        await drop_postgres_database(url)
+    async with deployment(request.param, data_dir) as settings, run_server(settings()) as srv:
+        yield srv
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -21,16 +21,14 @@ from websockets.exceptions import ConnectionClosed
 from redoubt.core.settings import Settings
 from redoubt.domain.enums import UserRole
 from tests.harness import (
-    REDIS_URL,
     EventClient,
     Server,
     User,
-    drop_postgres_database,
-    postgres_database,
     run_server,
     sqlite_database,
     test_settings,
 )
+from tests.harness import deployment as harness_deployment
 
 JSON = dict[str, Any]
 SettingsFactory = Callable[..., Settings]
@@ -44,18 +42,8 @@ async def deployment(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[SettingsFactory]:
     """Settings for servers sharing one data dir / database (to restart or tune them)."""
-    data_dir = tmp_path / "data"
-    if request.param == "sqlite":
-        await asyncio.to_thread(sqlite_database, data_dir)
-        yield lambda **overrides: test_settings(data_dir, **overrides)
-        return
-    url = await postgres_database()
-    try:
-        yield lambda **overrides: test_settings(
-            data_dir, database_url=url, redis_url=REDIS_URL, **overrides
-        )
-    finally:
-        await drop_postgres_database(url)
+    async with harness_deployment(request.param, tmp_path / "data") as settings:
+        yield settings
 
 
 async def settle(server: Server) -> int:

@@ -63,6 +63,42 @@ async def _add_member_txn(
     return view
 
 
+async def _insert_room_txn(
+    ctx: Context,
+    txn: Txn,
+    *,
+    kind: RoomKind,
+    name: str | None,
+    topic: str,
+    dm_key: str | None,
+    acting_user: Requester,
+    details: dict[str, object],
+) -> RoomRecord:
+    """Insert a new, empty room and its audit row (members are added by the caller)."""
+    room = RoomRecord(
+        id=ctx.ids.next_id(),
+        kind=kind,
+        name=name,
+        topic=topic,
+        archived=False,
+        dm_key=dm_key,
+        created_by=acting_user.id,
+        created_at=txn.now,
+        last_position=0,
+    )
+    await room_store.insert_room_txn(txn.conn, room)
+    await audit(
+        ctx,
+        txn,
+        "room.create",
+        acting_user=acting_user,
+        target_type="room",
+        target_id=room.id,
+        details={"kind": kind.value, **details},
+    )
+    return room
+
+
 async def _remove_member_txn(txn: Txn, room: RoomRecord, user_id: int) -> None:
     await room_store.delete_membership_txn(txn.conn, room.id, user_id)
     view = await room_view(txn.conn, room)
@@ -99,28 +135,17 @@ async def do_create_room(
     async with ctx.db.transaction("create_room") as txn:
         if await room_store.get_room_by_name(txn.conn, name) is not None:
             raise Conflict("A room with that name exists.", code=ErrorCode.NAME_TAKEN)
-        room = RoomRecord(
-            id=ctx.ids.next_id(),
+        room = await _insert_room_txn(
+            ctx,
+            txn,
             kind=kind,
             name=name,
             topic=topic,
-            archived=False,
             dm_key=None,
-            created_by=acting_user.id,
-            created_at=txn.now,
-            last_position=0,
-        )
-        await room_store.insert_room_txn(txn.conn, room)
-        view = await _add_member_txn(ctx, txn, room, acting_user.id, MemberRole.OWNER)
-        await audit(
-            ctx,
-            txn,
-            "room.create",
             acting_user=acting_user,
-            target_type="room",
-            target_id=room.id,
-            details={"kind": kind.value, "name": name},
+            details={"name": name},
         )
+        view = await _add_member_txn(ctx, txn, room, acting_user.id, MemberRole.OWNER)
     return view
 
 
@@ -150,29 +175,18 @@ async def do_open_dm(
         users = await user_store.get_users_by_ids(txn.conn, members)
         if len(users) != len(members) or not all(u.is_active for u in users):
             raise NotFound("No such user.")
-        room = RoomRecord(
-            id=ctx.ids.next_id(),
+        room = await _insert_room_txn(
+            ctx,
+            txn,
             kind=RoomKind.DM,
             name=None,
             topic="",
-            archived=False,
             dm_key=dm_key,
-            created_by=acting_user.id,
-            created_at=txn.now,
-            last_position=0,
+            acting_user=acting_user,
+            details={"members": [str(m) for m in members]},
         )
-        await room_store.insert_room_txn(txn.conn, room)
         views = [await _add_member_txn(ctx, txn, room, m, MemberRole.MEMBER) for m in members]
         view = views[-1]
-        await audit(
-            ctx,
-            txn,
-            "room.create",
-            acting_user=acting_user,
-            target_type="room",
-            target_id=room.id,
-            details={"kind": "dm", "members": [str(m) for m in members]},
-        )
     return view, True
 
 
