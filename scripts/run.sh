@@ -14,7 +14,7 @@ uv run --no-dev redoubt db upgrade --data-dir "$data_dir"
 cat <<TXT
 
 Create the first admin in another terminal (the password is read from standard input):
-    uv run redoubt admin create-user admin --admin --data-dir $data_dir
+    uv run --no-dev redoubt admin create-user admin --admin --data-dir $data_dir
 
 TXT
 exec uv run --no-dev redoubt serve "$@"
