@@ -21,6 +21,7 @@ from redoubt.queries.events import events_between
 from redoubt.realtime.bus import EventBus, MemoryBus
 from redoubt.realtime.dispatcher import Dispatcher
 from redoubt.realtime.gateway import Gateway
+from redoubt.realtime.presence import MemoryPresence, PresenceTracker, RedisPresence
 from redoubt.storage.database import Database
 from redoubt.storage.filestore import LocalFileStore
 from redoubt.storage.migrate import current_revision, head_revision
@@ -131,9 +132,26 @@ class Container:
         )
 
     @functools.cached_property
+    def presence(self) -> PresenceTracker:
+        local = self.dispatcher.online_user_ids
+        if self.redis is not None:
+            ids = self.context.ids
+            return RedisPresence(
+                self.redis,
+                prefix=self.redis_prefix + "presence:",
+                node=lambda: ids.node,
+                local=local,
+            )
+        return MemoryPresence(local)
+
+    @functools.cached_property
     def gateway(self) -> Gateway:
         return Gateway(
-            self.context, dispatcher=self.dispatcher, bus=self.bus, limiter=self.rate_limiter
+            self.context,
+            dispatcher=self.dispatcher,
+            bus=self.bus,
+            limiter=self.rate_limiter,
+            presence=self.presence,
         )
 
     async def check_schema(self) -> None:
@@ -155,10 +173,12 @@ class Container:
         await self.bus.start()
         self.database.set_event_sink(self.bus.publish)
         await self.dispatcher.start()
+        await self.presence.start()
         _ = self.gateway
 
     async def stop(self) -> None:
         await self.gateway.stop()
+        await self.presence.stop()
         await self.dispatcher.stop()
         await self.bus.stop()
         self.database.set_event_sink(None)

@@ -37,6 +37,7 @@ from redoubt.queries.events import events_for_user, room_ids_at
 from redoubt.realtime.bus import EphemeralEvent, EventBus
 from redoubt.realtime.connection import Connection
 from redoubt.realtime.dispatcher import Dispatcher, replay_filter
+from redoubt.realtime.presence import PresenceTracker
 
 __all__ = [
     "CLOSE_BAD_HELLO",
@@ -103,6 +104,7 @@ class Gateway:
         dispatcher: Dispatcher,
         bus: EventBus,
         limiter: RateLimiter,
+        presence: PresenceTracker,
     ) -> None:
         self._ctx = ctx
         self._dispatcher = dispatcher
@@ -110,6 +112,7 @@ class Gateway:
         self._limiter = limiter
         self._frame_rate = Rate(ctx.settings.rate_ws_frames_per_second, 1.0)
         self._connect_rate = Rate(ctx.settings.rate_ws_connects_per_minute, 60.0)
+        self._tracker = presence
         self._presence: dict[int, bool] = {}
         """Presence changes not yet sent (last state wins)."""
         self._presence_flush: asyncio.Task[None] | None = None
@@ -124,7 +127,15 @@ class Gateway:
 
     async def _flush_presence(self) -> None:
         await asyncio.sleep(_PRESENCE_BATCH_SECONDS)
-        changes, self._presence = self._presence, {}
+        local, self._presence = self._presence, {}
+        try:
+            changes = await self._tracker.apply(local)
+        except Exception:
+            # Presence is a courtesy: never let it take the stream down.
+            _log.exception("presence_update_failed")
+            return
+        if not changes:
+            return
         frame = json.dumps(
             {
                 "type": EphemeralType.PRESENCE.value,

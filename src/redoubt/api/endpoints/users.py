@@ -80,6 +80,6 @@ async def deactivate_user(user_id: str, admin: Admin, ctx: Ctx) -> UserView:
 
 @router.get("/presence", response_model=list[str])
 async def presence(requester: Auth, request: Request) -> list[str]:
-    """Ids of users with an open event stream on this server process."""
+    """Ids of users with an open event stream (on any server process)."""
     del requester
-    return [format_id(u) for u in container_of(request).dispatcher.online_user_ids()]
+    return [format_id(u) for u in await container_of(request).presence.online_user_ids()]
