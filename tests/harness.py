@@ -148,8 +148,8 @@ async def deployment(backend: str, data_dir: Path) -> AsyncIterator[SettingsFact
 class User:
     id: str
     username: str
-    token: str
-    role: str
+    token: str = field(repr=False)  # failure messages end up in CI logs
+    role: str = "user"
 
 
 @dataclass

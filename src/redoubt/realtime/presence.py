@@ -175,5 +175,7 @@ class RedisPresence(PresenceTracker):
 
     @override
     async def online_user_ids(self) -> list[int]:
-        members = await self._redis.sunion([self._key(n) for n in range(_NODES)])
-        return sorted(int(m) for m in members)
+        # Other processes' sets, plus this process's own connections as they are now
+        # (its set is written in batches, a moment after the change).
+        members = await self._redis.sunion(self._other_keys())
+        return sorted({int(m) for m in members} | set(self._local()))
