@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from redis.asyncio import Redis
 from typing_extensions import override
 
 from redoubt.core.logging import configure_logging
@@ -17,6 +18,7 @@ from redoubt.core.tokens import is_well_formed
 from redoubt.domain.enums import UserRole
 from tests.harness import (
     PASSWORD,
+    REDIS_URL,
     Server,
     User,
     deployment,
@@ -131,6 +133,16 @@ def _drop_postgres_template() -> Iterator[None]:
     """The migrated template database outlives every test; drop it with the session."""
     yield
     asyncio.run(drop_postgres_template())
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    """A client of the real Redis the scale-out tests use."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

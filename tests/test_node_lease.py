@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from redoubt.core.node_lease import NODE_COUNT, NodeLease, NodeLeaseError
 from tests.harness import REDIS_URL, sqlite_database, test_settings
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

@@ -8,23 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from redis.asyncio import Redis
 
 from redoubt.realtime.presence import MemoryPresence, RedisPresence
-from tests.harness import REDIS_URL, EventClient, deployment, run_server
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+from tests.harness import EventClient, deployment, run_server
 
 
 def _tracker(
