@@ -429,3 +429,25 @@ async def test_direct_messages(any_server: Server) -> None:
     ]
     for body in bad_bodies:
         assert (await srv.request("POST", "/api/v1/dms", alice, json=body)).status_code == 400
+
+
+async def test_reopen_and_retopic_in_one_request_is_one_change(server: Server) -> None:
+    owner = await server.create_user("owner")
+    admin = await server.create_user("root", role=UserRole.ADMIN)
+    room = await server.room(owner, "reopened", "private")
+    await server.ok("PATCH", f"/api/v1/rooms/{room}", owner, json={"archived": True})
+    async with server.events(owner) as stream:
+        view = await server.ok(
+            "PATCH", f"/api/v1/rooms/{room}", owner, json={"archived": False, "topic": "back"}
+        )
+        event = await stream.next_event()
+        await stream.ws.send('{"type": "ping"}')
+        rest = [f for f in await stream.drain() if "seq" in f]
+    assert (view["archived"], view["topic"]) == (False, "back")
+    assert event["type"] == "room.updated"
+    assert event["data"]["room"] == view
+    assert rest == []  # one event for both changes
+    audit = await server.ok(
+        "GET", "/api/v1/admin/audit", admin, params={"action": "room.unarchive"}
+    )
+    assert [a["target_id"] for a in audit] == [room]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from redoubt.actions._common import audit, payload
@@ -14,7 +15,7 @@ from redoubt.domain.permissions import RoomAction, may_create_room, may_manage_m
 from redoubt.domain.text import is_valid_room_name
 from redoubt.domain.views import ReadStateView, RoomView
 from redoubt.queries.context import Context, Requester
-from redoubt.queries.rooms import access_room_conn, room_view
+from redoubt.queries.rooms import RoomAccess, access_room_conn, enforce, room_view
 from redoubt.storage import rooms as room_store
 from redoubt.storage import users as user_store
 from redoubt.storage.database import Txn
@@ -24,7 +25,6 @@ __all__ = [
     "MAX_DM_USERS",
     "MAX_TOPIC_CHARS",
     "do_add_member",
-    "do_archive_room",
     "do_create_room",
     "do_join_room",
     "do_leave_room",
@@ -352,37 +352,53 @@ async def do_set_member_role(
 
 
 async def do_update_room(
-    ctx: Context, room_id: int, *, topic: str, acting_user: Requester
+    ctx: Context,
+    room_id: int,
+    *,
+    topic: str | None,
+    archived: bool | None,
+    acting_user: Requester,
 ) -> RoomView:
-    if len(topic) > MAX_TOPIC_CHARS:
+    """Change the topic (moderators) and/or archive or unarchive (owners), all or nothing.
+
+    Every requested change is authorized before anything is written, in one
+    transaction: a request refused in part changes nothing. A topic may come with an
+    unarchive (the topic is judged on the reopened room), not with an archive of an
+    already archived room.
+
+    Raises:
+        NotFound: the room isn't visible to the actor.
+        Forbidden: a requested change isn't the actor's to make (or the room is archived).
+        BadRequest: the topic is too long.
+    """
+    if topic is not None and len(topic) > MAX_TOPIC_CHARS:
         raise BadRequest(f"Topics are at most {MAX_TOPIC_CHARS} characters.")
     async with ctx.db.transaction("update_room") as txn:
-        await access_room_conn(txn.conn, acting_user, room_id, RoomAction.UPDATE)
-        await room_store.update_room_txn(txn.conn, room_id, topic=topic)
-        room = expect(await room_store.get_room_by_id(txn.conn, room_id), "the room")
-        view = await room_view(txn.conn, room)
+        access = await access_room_conn(txn.conn, acting_user, room_id, RoomAction.READ)
+        room = access.room
+        changes: dict[str, object] = {}
+        if archived is not None and archived != room.archived:
+            enforce(acting_user, access, RoomAction.ARCHIVE)
+            changes["archived"] = archived
+        if topic is not None:
+            reopened = archived is False
+            judged = RoomAccess(dataclasses.replace(room, archived=False), access.membership)
+            enforce(acting_user, judged if reopened else access, RoomAction.UPDATE)
+            if topic != room.topic:
+                changes["topic"] = topic
+        if not changes:
+            return await room_view(txn.conn, room)
+        await room_store.update_room_txn(txn.conn, room_id, **changes)
+        updated = expect(await room_store.get_room_by_id(txn.conn, room_id), "the room")
+        view = await room_view(txn.conn, updated)
         await txn.append_event(EventType.ROOM_UPDATED, payload(room=view), room_id=room_id)
-    return view
-
-
-async def do_archive_room(
-    ctx: Context, room_id: int, *, archived: bool, acting_user: Requester
-) -> RoomView:
-    """Archive (read-only) or unarchive a room."""
-    async with ctx.db.transaction("archive_room") as txn:
-        access = await access_room_conn(txn.conn, acting_user, room_id, RoomAction.ARCHIVE)
-        if access.room.archived == archived:
-            return await room_view(txn.conn, access.room)
-        await room_store.update_room_txn(txn.conn, room_id, archived=archived)
-        room = expect(await room_store.get_room_by_id(txn.conn, room_id), "the room")
-        view = await room_view(txn.conn, room)
-        await txn.append_event(EventType.ROOM_UPDATED, payload(room=view), room_id=room_id)
-        await audit(
-            ctx,
-            txn,
-            "room.archive" if archived else "room.unarchive",
-            acting_user=acting_user,
-            target_type="room",
-            target_id=room_id,
-        )
+        if "archived" in changes:
+            await audit(
+                ctx,
+                txn,
+                "room.archive" if archived else "room.unarchive",
+                acting_user=acting_user,
+                target_type="room",
+                target_id=room_id,
+            )
     return view

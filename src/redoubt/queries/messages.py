@@ -27,6 +27,7 @@ __all__ = [
     "file_view",
     "get_history",
     "get_message_edits",
+    "get_message_view",
     "get_pinned",
     "get_thread",
     "message_view",
@@ -131,6 +132,17 @@ async def access_message(
 ) -> MessageAccess:
     async with ctx.db.read("access_message") as conn:
         return await access_message_conn(conn, requester, message_id, action)
+
+
+async def get_message_view(ctx: Context, requester: Requester, message_id: int) -> MessageView:
+    """The view of one message in a room the requester may see.
+
+    Raises:
+        NotFound: no such message, or its room is not visible to the requester.
+    """
+    async with ctx.db.read("get_message_view") as conn:
+        access = await access_message_conn(conn, requester, message_id)
+        return await message_view(conn, access.message)
 
 
 async def get_history(

@@ -26,6 +26,7 @@ __all__ = [
     "access_room",
     "access_room_conn",
     "enforce",
+    "get_room_view",
     "list_my_rooms",
     "list_room_members",
     "read_state",
@@ -113,6 +114,17 @@ async def room_views(conn: AsyncConnection, rooms: Sequence[RoomRecord]) -> list
 
 async def room_view(conn: AsyncConnection, room: RoomRecord) -> RoomView:
     return (await room_views(conn, [room]))[0]
+
+
+async def get_room_view(ctx: Context, requester: Requester, room_id: int) -> RoomView:
+    """The view of one room the requester may see.
+
+    Raises:
+        NotFound: no such room, or not visible to the requester.
+    """
+    async with ctx.db.read("get_room_view") as conn:
+        access = await access_room_conn(conn, requester, room_id, RoomAction.READ)
+        return await room_view(conn, access.room)
 
 
 async def read_state(conn: AsyncConnection, user_id: int, room_id: int) -> ReadStateView:

@@ -22,12 +22,11 @@ from redoubt.core.errors import BadRequest
 from redoubt.core.ratelimit import Rate
 from redoubt.domain.views import MessageView
 from redoubt.queries.messages import (
-    access_message,
     get_history,
     get_message_edits,
+    get_message_view,
     get_pinned,
     get_thread,
-    message_view,
 )
 
 router = APIRouter(tags=["messages"])
@@ -85,9 +84,7 @@ async def pins(room_id: str, requester: Auth, ctx: Ctx, limit: Limit = 50) -> li
 
 @router.get("/messages/{message_id}", response_model=MessageView)
 async def get_message(message_id: str, requester: Auth, ctx: Ctx) -> MessageView:
-    access = await access_message(ctx, requester, path_id(message_id))
-    async with ctx.db.read("get_message") as conn:
-        return await message_view(conn, access.message)
+    return await get_message_view(ctx, requester, path_id(message_id))
 
 
 @router.patch("/messages/{message_id}", response_model=MessageView)

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Response
 from redoubt.actions.messages import do_mark_read
 from redoubt.actions.rooms import (
     do_add_member,
-    do_archive_room,
     do_create_room,
     do_join_room,
     do_leave_room,
@@ -27,9 +26,8 @@ from redoubt.api.schemas import (
 )
 from redoubt.core.ids import format_id
 from redoubt.domain.enums import MemberRole, RoomKind
-from redoubt.domain.permissions import RoomAction
 from redoubt.domain.views import MembershipView, MemberView, ReadStateView, RoomView
-from redoubt.queries.rooms import access_room, list_my_rooms, list_room_members, room_view
+from redoubt.queries.rooms import get_room_view, list_my_rooms, list_room_members
 
 router = APIRouter(tags=["rooms"])
 
@@ -50,33 +48,16 @@ async def my_rooms(requester: Auth, ctx: Ctx) -> list[MembershipView]:
 
 @router.get("/rooms/{room_id}", response_model=RoomView)
 async def get_room(room_id: str, requester: Auth, ctx: Ctx) -> RoomView:
-    access = await access_room(ctx, requester, path_id(room_id))
-    async with ctx.db.read("get_room") as conn:
-        return await room_view(conn, access.room)
+    return await get_room_view(ctx, requester, path_id(room_id))
 
 
 @router.patch("/rooms/{room_id}", response_model=RoomView)
 async def update_room(room_id: str, body: UpdateRoomBody, requester: Auth, ctx: Ctx) -> RoomView:
-    """Change the topic (moderators) or archive / unarchive (owners).
-
-    A request that is refused in part changes nothing: archiving is authorized before
-    the topic changes, and unarchiving happens first so a new topic can follow it.
-    """
-    rid = path_id(room_id)
-    view: RoomView | None = None
-    if body.archived is False:
-        view = await do_archive_room(ctx, rid, archived=False, acting_user=requester)
-    if body.topic is not None:
-        if body.archived:
-            await access_room(ctx, requester, rid, RoomAction.ARCHIVE)
-        view = await do_update_room(ctx, rid, topic=body.topic, acting_user=requester)
-    if body.archived:
-        view = await do_archive_room(ctx, rid, archived=True, acting_user=requester)
-    if view is None:
-        access = await access_room(ctx, requester, rid)
-        async with ctx.db.read("get_room") as conn:
-            view = await room_view(conn, access.room)
-    return view
+    """Change the topic (moderators) and/or archive or unarchive (owners); a request
+    refused in part changes nothing."""
+    return await do_update_room(
+        ctx, path_id(room_id), topic=body.topic, archived=body.archived, acting_user=requester
+    )
 
 
 @router.post("/rooms/{room_id}/join", response_model=RoomView)
