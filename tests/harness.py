@@ -206,6 +206,22 @@ class Server:
             )
         return str(room["id"])
 
+    async def upload(
+        self,
+        user: User,
+        room_id: str,
+        name: str = "doc.pdf",
+        data: bytes = b"%PDF-1.4\n%test\n",
+        content_type: str = "application/pdf",
+    ) -> Any:
+        """Upload a file into a room (unattached until a message names it)."""
+        return await self.ok(
+            "POST",
+            f"/api/v1/rooms/{room_id}/files",
+            user,
+            files={"file": (name, data, content_type)},
+        )
+
     async def post(self, user: User, room_id: str, text: str, **extra: Any) -> Any:
         return await self.ok(
             "POST", f"/api/v1/rooms/{room_id}/messages", user, json={"text": text, **extra}

@@ -245,12 +245,7 @@ async def build_world(srv: Server) -> World:
             if kind == "dm" and actor in ("moderator", "owner"):
                 continue
             own_msg[(actor, kind)] = (await srv.post(users[actor], room, f"by {actor}"))["id"]
-        upload = await srv.ok(
-            "POST",
-            f"{API}/rooms/{room}/files",
-            bystander,
-            files={"file": ("doc.pdf", FILE_BYTES, "application/pdf")},
-        )
+        upload = await srv.upload(bystander, room, "doc.pdf", FILE_BYTES)
         await srv.post(bystander, room, "attached", file_ids=[upload["id"]])
         file_id[kind] = upload["id"]
 
@@ -852,22 +847,12 @@ async def build_idor(srv: Server) -> Idor:
         await srv.post(dave, room, "reply", thread_id=msg["id"])
         await srv.ok("PUT", f"{API}/messages/{msg['id']}/reactions/{EMOJI}", dave)
         foreign_msgs[name] = msg["id"]
-        upload = await srv.ok(
-            "POST",
-            f"{API}/rooms/{room}/files",
-            carol,
-            files={"file": ("s.pdf", FILE_BYTES, "application/pdf")},
-        )
+        upload = await srv.upload(carol, room, "s.pdf", FILE_BYTES)
         await srv.post(carol, room, "file", file_ids=[upload["id"]])
         foreign_files[name] = upload["id"]
     # An upload not yet attached to a message is its uploader's alone, even in a
     # channel the caller reads.
-    pending = await srv.ok(
-        "POST",
-        f"{API}/rooms/{room_c}/files",
-        carol,
-        files={"file": ("p.pdf", FILE_BYTES, "application/pdf")},
-    )
+    pending = await srv.upload(carol, room_c, "p.pdf", FILE_BYTES)
     foreign_files["unattached"] = pending["id"]
     missing = str(srv.container.context.ids.next_id())  # an id no object will ever have
     return Idor(srv, bob, room_a, room_b, room_c, dm, foreign_msgs, foreign_files, missing, carol)
@@ -1013,12 +998,7 @@ async def test_former_members_lose_access_to_their_own_messages(server: Server) 
     eve = await server.create_user("eve")
     room = await server.room(carol, "secret", "private", eve)
     own = (await server.post(eve, room, "eveword before the kick"))["id"]
-    upload = await server.ok(
-        "POST",
-        f"{API}/rooms/{room}/files",
-        eve,
-        files={"file": ("e.pdf", FILE_BYTES, "application/pdf")},
-    )
+    upload = await server.upload(eve, room, "e.pdf", FILE_BYTES)
     await server.post(eve, room, "with file", file_ids=[upload["id"]])
     await server.ok("DELETE", f"{API}/rooms/{room}/members/{eve.id}", carol)
 

@@ -103,12 +103,7 @@ async def build_world(srv: Server) -> World:
     reply = await srv.post(bob, room, "a reply", thread_id=msg["id"])
     await srv.ok("PUT", f"{API}/messages/{msg['id']}/reactions/{EMOJI}", bob)
     await srv.ok("PUT", f"{API}/messages/{msg['id']}/pin", alice)
-    upload = await srv.ok(
-        "POST",
-        f"{API}/rooms/{room}/files",
-        alice,
-        files={"file": ("doc.pdf", FILE_BYTES, "application/pdf")},
-    )
+    upload = await srv.upload(alice, room, "doc.pdf", FILE_BYTES)
     await srv.post(alice, room, "file", file_ids=[upload["id"]])
     await srv.ok("POST", f"{API}/users/{deactivated.id}/deactivate", admin)
     return World(

@@ -153,9 +153,7 @@ async def seed(server: Server) -> Seed:
     mallory = await server.create_user("mallory")
     room = await server.room(alice, "secret-plans", "private")
     message = await server.post(alice, room, "the plan")
-    upload = await server.ok(
-        "POST", f"{API}/rooms/{room}/files", alice, files={"file": ("plan.txt", b"step one")}
-    )
+    upload = await server.upload(alice, room, "plan.txt", b"step one", "text/plain")
     await server.ok("PUT", f"{API}/messages/{message['id']}/reactions/thumbs_up", alice)
     return Seed(admin, alice, mallory, room, str(message["id"]), str(upload["id"]))
 
