@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import pytest
 import structlog
 import websockets
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from typing_extensions import override
 from websockets.exceptions import ConnectionClosed
 
@@ -37,6 +39,7 @@ from redoubt.core.settings import load_settings
 from redoubt.core.tokens import generate_token, is_well_formed
 from redoubt.domain.enums import UserRole
 from redoubt.storage.records import SessionRecord, UserRecord
+from redoubt.storage.users import insert_user_txn
 from tests.conftest import LogSecretDetector
 from tests.harness import PASSWORD, Server, run_server, sqlite_database
 from tests.harness import test_settings as harness_settings
@@ -427,3 +430,30 @@ def test_the_detector_catches_a_logged_token_and_fails(
     redacting.handle(record)
     assert redacting.findings == []
     redacting.assert_clean()
+
+
+async def test_database_errors_do_not_carry_statement_parameters(tmp_path: Path) -> None:
+    """A failed INSERT's exception (logged with every 500) must not quote the row: the
+    parameters hold password hashes and token hashes."""
+    await asyncio.to_thread(sqlite_database, tmp_path / "data")
+    container = Container(harness_settings(tmp_path / "data"))
+    try:
+        user = UserRecord(
+            id=1,
+            username="dup",
+            display_name="Dup",
+            role=UserRole.USER,
+            password_hash="$argon2id$v=19$m=64,t=1,p=1$SECRETHASHVALUE",
+            is_active=True,
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        async with container.database.transaction("seed") as txn:
+            await insert_user_txn(txn.conn, user)
+        with pytest.raises(IntegrityError) as failure:
+            async with container.database.transaction("dup") as txn:
+                await insert_user_txn(txn.conn, user)
+        rendered = "".join(traceback.format_exception(failure.value))
+        assert "SECRETHASHVALUE" not in rendered
+        assert "UNIQUE" in rendered  # the error itself still says what went wrong
+    finally:
+        await container.database.dispose()

@@ -142,7 +142,9 @@ class Database:
             "sqlite" if url.startswith("sqlite") else "postgresql"
         )
         self._clock = clock
-        kwargs: dict[str, Any] = {}
+        # Statement parameters hold password and token hashes: keep them out of the
+        # exception texts that 500s and failed publishes log with their tracebacks.
+        kwargs: dict[str, Any] = {"hide_parameters": True}
         if self.dialect == "postgresql":
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
