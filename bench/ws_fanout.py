@@ -58,7 +58,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -628,14 +628,20 @@ def run_worker() -> int:
 
 
 class HttpConnection:
+    """One keep-alive HTTP/1.1 connection: ``request`` answers (status, body)."""
+
     def __init__(self, port: int) -> None:
         self._port = port
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
     async def open(self) -> None:
-        self._reader, self._writer = await asyncio.open_connection(HOST, self._port)
-        sock = self._writer.get_extra_info("socket")
+        self.close()
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(HOST, self._port), REQUEST_TIMEOUT
+        )
+        self._reader, self._writer = reader, writer
+        sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -643,16 +649,24 @@ class HttpConnection:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            self._reader = None
 
     async def post_json(self, path: str, body: bytes, token: str) -> tuple[int, bytes]:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        return await self.request("POST", path, headers, body)
+
+    async def request(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, bytes]:
+        if self._reader is None or self._writer is None:
+            await self.open()
         assert self._reader is not None
         assert self._writer is not None
-        self._writer.write(
-            f"POST {path} HTTP/1.1\r\nHost: {HOST}:{self._port}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{self._port}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        if body or method == "POST":
+            lines.append(f"Content-Length: {len(body)}")
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         head = await self._reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = -1
@@ -675,6 +689,31 @@ class HttpConnection:
         if length < 0:
             raise RuntimeError("response without Content-Length on a keep-alive connection")
         return status, await self._reader.readexactly(length)
+
+
+async def connect_reader(port: int, token: str) -> WsReceiver:
+    """A WebSocket member that only waits for ``ready`` (latencies are read from it)."""
+    loop = asyncio.get_running_loop()
+    receiver: WsReceiver | None = None
+
+    def factory() -> WsReceiver:
+        nonlocal receiver
+        receiver = WsReceiver(
+            0,
+            host=HOST,
+            port=port,
+            token=token,
+            deflate=False,
+            expected=sys.maxsize,
+            on_frame=lambda _now: None,
+            on_done=lambda _client: None,
+        )
+        return receiver
+
+    await loop.create_connection(factory, HOST, port)
+    assert receiver is not None
+    await asyncio.wait_for(receiver.ready, REQUEST_TIMEOUT)
+    return receiver
 
 
 @dataclass
@@ -925,6 +964,32 @@ async def seed(env: dict[str, str], receivers: int) -> Seed:
     )
 
 
+async def start_server(
+    children: Children,
+    cmd: list[str],
+    env: dict[str, str],
+    work: Path,
+    data_dir: Path,
+    *,
+    port: int,
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """``redoubt serve`` as a child process on loopback ``port``, its output in
+    ``work/server.log``; its base URL and process, once it answers."""
+    base_url = f"http://{HOST}:{port}"
+    log_path = work / "server.log"
+    with log_path.open("wb") as log:
+        server = children.start(
+            [*cmd, "serve", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    await wait_ready(base_url, server, log_path)
+    print(f"  server: pid {server.pid} on {base_url} (log {log_path})", flush=True)
+    return base_url, server
+
+
 async def wait_ready(base_url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
     import httpx
 
@@ -1157,18 +1222,7 @@ async def run(args: argparse.Namespace, children: Children, work: Path) -> int:
     print(f"  setup: database and {n + 1} users in {setup_s:.1f} s", flush=True)
 
     port = free_port()
-    base_url = f"http://{HOST}:{port}"
-    log_path = work / "server.log"
-    with log_path.open("wb") as log:
-        server = children.start(
-            [*cmd, "serve", "--host", HOST, "--port", str(port), "--data-dir", str(work / "data")],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    await wait_ready(base_url, server, log_path)
-    print(f"  server: pid {server.pid} on {base_url} (log {log_path})", flush=True)
+    base_url, server = await start_server(children, cmd, env, work, work / "data", port=port)
 
     t0 = time.monotonic()
     tokens = await asyncio.wait_for(
@@ -1571,26 +1625,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.worker:
-        return run_worker()
-    raise_fd_limit(2 * args.clients + 256)
+BenchmarkRun = Callable[[argparse.Namespace, Children, Path], Coroutine[Any, Any, int]]
+
+
+def run_benchmark(run: BenchmarkRun, args: argparse.Namespace, *, prefix: str) -> int:
+    """The outer loop every benchmark here shares: SIGTERM counts as Ctrl-C, the work
+    happens in a temporary folder, and the child processes are stopped and the folder
+    removed (unless ``--keep``) however the run ends. ``run`` signals a failure it
+    expects (a server that won't start, a browser that won't find a selector) with
+    RuntimeError; the exit status is 0/1 from ``run``, 2 on such a failure, 130 on
+    Ctrl-C."""
 
     def on_term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    install_uvloop()
     children = Children()
-    work = Path(tempfile.mkdtemp(prefix="redoubt-bench-"))
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     code = 1
     try:
         code = asyncio.run(run(args, children, work))
     except KeyboardInterrupt:
-        print("\ninterrupted; stopping the server and receivers", file=sys.stderr)
+        print("\ninterrupted; stopping the server", file=sys.stderr)
         code = 130
-    except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+    except (RuntimeError, TimeoutError, subprocess.SubprocessError, OSError) as exc:
         print(f"\nbenchmark failed: {exc}", file=sys.stderr)
         code = 2
     finally:
@@ -1600,6 +1658,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        return run_worker()
+    raise_fd_limit(2 * args.clients + 256)
+    install_uvloop()
+    return run_benchmark(run, args, prefix="redoubt-bench-")
 
 
 if __name__ == "__main__":

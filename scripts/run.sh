@@ -3,6 +3,7 @@
 # Usage: ./scripts/run.sh [--host H] [--port P] [--data-dir D]
 source "$(dirname "${BASH_SOURCE[0]}")/_bootstrap.sh"
 sync_env --no-dev
+build_web
 
 data_dir="${REDOUBT_DATA_DIR:-redoubt-data}"
 args=("$@")

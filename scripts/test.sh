@@ -8,6 +8,12 @@ sync_env
 need_apt=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# Browser tests drive Debian's Chromium through Playwright; no browser is downloaded.
+[[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
+# LDAP tests run Debian's OpenLDAP server (started by the test fixture, not as a service).
+command -v slapd >/dev/null 2>&1 || [[ -x /usr/sbin/slapd ]] || need_apt+=(slapd ldap-utils)
+# Emoji (reactions, icons) render as empty boxes in screenshots without a colour font.
+[[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || need_apt+=(fonts-noto-color-emoji)
 if ((${#need_apt[@]})); then
   echo "==> installing Debian packages: ${need_apt[*]}"
   apt-get update -qq
@@ -49,6 +55,24 @@ if grep -q "could not be audited" <<<"$audit_out" && ! grep -qv -e "could not be
 else
   echo "$audit_out" | head -5
 fi
+
+echo "==> web client: npm audit, typecheck, unit tests, build"
+install_web_packages
+audit_rc=0
+npm_audit_out="$(cd web && npm audit --audit-level=high 2>&1)" || audit_rc=$?
+if ((audit_rc != 0)); then
+  if grep -q "audit endpoint returned an error" <<<"$npm_audit_out"; then
+    echo "WARNING: npm audit could not reach the registry's advisory service from this"
+    echo "         machine; no package was checked. Run it where registry.npmjs.org answers."
+  else
+    echo "$npm_audit_out"
+    exit 1
+  fi
+else
+  echo "$npm_audit_out" | tail -1
+fi
+(cd web && npm run --silent typecheck && npx vitest run)
+build_web
 
 echo "==> pytest"
 exec uv run pytest "$@"

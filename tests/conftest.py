@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from redis.asyncio import Redis
 from typing_extensions import override
 
+from redoubt.actions import bots as bot_actions
 from redoubt.core.logging import configure_logging
 from redoubt.core.tokens import is_well_formed
 from redoubt.domain.enums import UserRole
@@ -24,6 +24,7 @@ from tests.harness import (
     deployment,
     drop_postgres_template,
     run_server,
+    server_log_formatter,
     sqlite_database,
     test_settings,
 )
@@ -37,8 +38,8 @@ class LogSecretDetector(logging.Handler):
     Each record is rendered by the server's own formatter (JSON, after redaction), so
     this sees exactly what a deployment would write. A line fails when it holds a secret
     registered with :meth:`remember` (the harness password, every token the harness's
-    logins issued) or anything shaped like one of our tokens with a valid checksum, so a
-    token issued outside the harness counts as well.
+    logins issued, every bot token the server issued) or anything shaped like one of our
+    tokens with a valid checksum, so a token issued outside the harness counts as well.
     """
 
     _TOKEN = re.compile(r"rdt_[a-z]{2,8}_[A-Za-z0-9_\-]{43}_[0-9A-Za-z]{6}")
@@ -84,20 +85,20 @@ class LogSecretDetector(logging.Handler):
             )
 
 
-def _server_formatter() -> logging.Formatter:
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter):
-            return handler.formatter
-    raise AssertionError("configure_logging() installed no handler")
-
-
 @pytest.fixture(scope="session", autouse=True)
 def secret_log_detector() -> Iterator[LogSecretDetector]:
     """Every log record of the whole run is scanned; the run fails at its end if a
     password or an issued token shows up in one."""
-    detector = LogSecretDetector(_server_formatter())
+    detector = LogSecretDetector(server_log_formatter())
     detector.remember(PASSWORD)
     original = Server.create_user
+    issue_bot_token = bot_actions.new_bot_token
+
+    def new_bot_token(bot_id: int) -> str:
+        # Every bot token the server issues in this run (API, harness, rotation).
+        token = issue_bot_token(bot_id)
+        detector.remember(token)
+        return token
 
     @functools.wraps(original)
     async def create_user(
@@ -111,6 +112,7 @@ def secret_log_detector() -> Iterator[LogSecretDetector]:
     root.addHandler(detector)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Server, "create_user", create_user)
+        patch.setattr(bot_actions, "new_bot_token", new_bot_token)
         yield detector
     root.removeHandler(detector)
     detector.assert_clean()

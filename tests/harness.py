@@ -9,26 +9,33 @@ import asyncio
 import atexit
 import contextlib
 import json
+import logging
 import os
+import secrets
 import shutil
 import socket
 import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import structlog
 import uvicorn
 import websockets
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from typing_extensions import override
 
+from redoubt.actions.bots import do_create_bot
 from redoubt.actions.users import do_create_user
 from redoubt.api.app import create_app
 from redoubt.container import Container
 from redoubt.core.settings import Settings, load_settings
+from redoubt.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from redoubt.domain.enums import UserRole
 from redoubt.storage.migrate import upgrade
 
@@ -37,6 +44,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("REDOUBT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct horse battery staple"
+SCALE_OUT_SECRET_KEY = secrets.token_hex(32)
 
 _sqlite_template: Path | None = None
 
@@ -111,12 +119,20 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
         "log_json": True,
         # Generous limits; rate-limit tests lower them explicitly.
         "rate_login_per_minute": 1000,
+        "login_failures_per_hour": 100_000,
+        "login_failures_per_day": 100_000,
         "rate_post_per_10s": 10_000,
         "rate_api_per_second": 10_000,
         "rate_ws_frames_per_second": 1000,
         "rate_ws_connects_per_minute": 10_000,
+        "rate_token_failures_per_minute": 100_000,
+        # Second-factor enforcement is tested on its own (tests/test_two_factor.py).
+        "require_2fa_roles": [],
     }
     base.update(overrides)
+    if base.get("redis_url") is not None:
+        # Scale-out processes share one server key (the embedded default makes its own).
+        base.setdefault("secret_key", SCALE_OUT_SECRET_KEY)
     return load_settings({}, **base)
 
 
@@ -150,6 +166,17 @@ class User:
     username: str
     token: str = field(repr=False)  # failure messages end up in CI logs
     role: str = "user"
+    token_id: str | None = None
+    """For an API token (see :meth:`Server.create_token`): the token's id."""
+
+
+@dataclass
+class Bot:
+    """A bot account (see :meth:`Server.create_bot`) and its token."""
+
+    id: str
+    username: str
+    token: str = field(repr=False)
 
 
 @dataclass
@@ -173,17 +200,50 @@ class Server:
         )
         token = ""
         if login:
-            resp = await self.http.post(
-                "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
-            )
+            resp = await self.login(username)
             assert resp.status_code == 200, resp.text
             token = resp.json()["token"]
-            # The login also set a session cookie on the shared client; drop it so a
-            # request without a user really is anonymous.
-            self.http.cookies.clear()
+            assert not self.http.cookies, "token-mode login must not set a cookie"
         out = User(id=str(user.id), username=username, token=token, role=role.value)
         self._users[username] = out
         return out
+
+    async def create_bot(
+        self, owner: User, name: str, *room_ids: str, networks: list[str] | None = None
+    ) -> Bot:
+        """A bot owned by ``owner`` that may be added to ``room_ids`` (made the way the
+        CLI makes one; it is in no room until someone adds it)."""
+        _bot, user, token = await do_create_bot(
+            self.container.context,
+            acting_user=None,
+            username=name,
+            display_name=None,
+            description=f"{name} (test)",
+            owner_id=int(owner.id),
+            room_ids=[int(r) for r in room_ids],
+            networks=networks,
+        )
+        return Bot(id=str(user.id), username=user.username, token=token)
+
+    async def login(
+        self, username: str, password: str = PASSWORD, *, user_agent: str | None = None
+    ) -> httpx.Response:
+        """``POST /auth/login`` in token mode, answer as is (for tests of refusals)."""
+        self.http.cookies.clear()  # nothing a previous request left may ride along
+        headers = {"User-Agent": user_agent} if user_agent is not None else {}
+        return await self.http.post(
+            "/api/v1/auth/login",
+            json={"username": username, "password": password},
+            headers=headers,
+        )
+
+    async def new_session(
+        self, user: User, *, user_agent: str | None = None, password: str = PASSWORD
+    ) -> User:
+        """Another session of ``user``, as from a second device (``user_agent``)."""
+        resp = await self.login(user.username, password, user_agent=user_agent)
+        assert resp.status_code == 200, resp.text
+        return User(user.id, user.username, resp.json()["token"], user.role)
 
     async def request(
         self, method: str, path: str, user: User | None = None, **kwargs: Any
@@ -197,6 +257,19 @@ class Server:
         resp = await self.request(method, path, user, **kwargs)
         assert resp.status_code < 300, (resp.status_code, resp.text)
         return resp.json() if resp.content else None
+
+    async def create_token(self, owner: User, *scopes: str, **body: Any) -> User:
+        """A personal access token of ``owner``'s, as a :class:`User` that sends it
+        (``id`` is the owner's; the token's own id is in ``token_id``)."""
+        created = await self.ok(
+            "POST",
+            "/api/v1/tokens",
+            owner,
+            json={"name": body.pop("name", "test token"), "scopes": list(scopes), **body},
+        )
+        return User(
+            owner.id, owner.username, created["secret"], owner.role, token_id=created["token"]["id"]
+        )
 
     async def room(self, owner: User, name: str, kind: str = "channel", *members: User) -> str:
         room = await self.ok("POST", "/api/v1/rooms", owner, json={"name": name, "kind": kind})
@@ -257,6 +330,18 @@ class EventClient:
             if frame.get("type") == type_:
                 return frame
 
+    async def close_code(self, timeout: float = 5.0) -> int:
+        """Read until the server closes the stream; its close code (fails on a timeout
+        or after 100 frames without a close)."""
+        for _ in range(100):
+            try:
+                await self.next(timeout)
+            except websockets.ConnectionClosed as closed:
+                if closed.rcvd is None:
+                    raise AssertionError("closed without a close frame") from closed
+                return closed.rcvd.code
+        raise AssertionError("the stream stayed open")
+
     async def drain(self, quiet: float = 0.3) -> list[dict[str, Any]]:
         out = []
         with contextlib.suppress(TimeoutError):
@@ -266,11 +351,12 @@ class EventClient:
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings) -> AsyncIterator[Server]:
-    """Start a real server on a free loopback port; stop it on exit."""
+async def run_server(settings: Settings, *, port: int | None = None) -> AsyncIterator[Server]:
+    """Start a real server on loopback (a free port unless ``port`` is given, say to
+    restart on the same address); stop it on exit."""
     container = Container(settings)
     app = create_app(container)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -296,3 +382,65 @@ async def run_server(settings: Settings) -> AsyncIterator[Server]:
         finally:
             server.should_exit = True
             await asyncio.wait_for(task, 10)
+
+
+# --- the server's log ------------------------------------------------------------------
+
+
+def server_log_formatter() -> logging.Formatter:
+    """The formatter of the log handler ``configure_logging()`` installed (it redacts)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter):
+            return handler.formatter
+    raise AssertionError("configure_logging() has not installed the server's log handler")
+
+
+class ServerLog(logging.Handler):
+    """Every record rendered exactly as the server's own log handler renders it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.lines: list[str] = []
+        self.setFormatter(server_log_formatter())
+
+    @override
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@contextlib.contextmanager
+def server_log(level: int | None = None) -> Iterator[ServerLog]:
+    """Every record the root logger handles while the block runs; with ``level``, the
+    root logger is at that level until the block ends."""
+    handler = ServerLog()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    if level is not None:
+        root.setLevel(level)
+    try:
+        yield handler
+    finally:
+        if level is not None:
+            root.setLevel(previous)
+        root.removeHandler(handler)
+
+
+def signed_request(
+    secret: str, payload: Any, *, ts: int | None = None, raw: bytes | None = None
+) -> dict[str, Any]:
+    """httpx keywords for an incoming-webhook request signed with ``secret`` (now,
+    unless ``ts``; the JSON of ``payload`` unless ``raw`` bytes are given)."""
+    body = raw if raw is not None else json.dumps(payload).encode()
+    ts = int(time.time()) if ts is None else ts
+    return {
+        "content": body,
+        "headers": {
+            "content-type": "application/json",
+            TIMESTAMP_HEADER: str(ts),
+            SIGNATURE_HEADER: sign(secret, ts, body),
+        },
+    }

@@ -3,75 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import sqlite3
-import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from redoubt.storage.migrate import head_revision
+from tests.cli_runner import CHEAP_HASHING, Result, run_redoubt
 from tests.harness import PASSWORD, free_port, run_server, sqlite_database, test_settings
-
-_SCRIPT = Path(sys.executable).parent / "redoubt"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        """stdout and stderr with whitespace collapsed (rich wraps long lines)."""
-        return " ".join((self.out + " " + self.err).split())
-
-
-def _env(data_dir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("REDOUBT_") and k != "PYTHONDONTWRITEBYTECODE"
-    }
-    env.update(
-        # Each command is a fresh interpreter: cache bytecode outside the repository so
-        # that only the first one compiles the dependencies (3x faster after that).
-        PYTHONPYCACHEPREFIX=str(Path(tempfile.gettempdir()) / "redoubt-test-pycache"),
-        REDOUBT_DATA_DIR=str(data_dir),
-        REDOUBT_ARGON2_TIME_COST="1",
-        REDOUBT_ARGON2_MEMORY_KIB="64",
-        COLUMNS="200",
-        NO_COLOR="1",
-    )
-    return env
 
 
 async def redoubt(data_dir: Path, *args: str, stdin: str = "", limit_s: float = 60) -> Result:
-    command = (
-        [str(_SCRIPT)]
-        if _SCRIPT.exists()
-        else [sys.executable, "-c", "from redoubt.cli import main; main()"]
-    )
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_env(data_dir),
-        cwd=data_dir.parent,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), limit_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return Result(proc.returncode, out.decode(), err.decode())
+    """``redoubt *args`` with the harness's cheap password hashing."""
+    return await run_redoubt(data_dir, *args, stdin=stdin, limit_s=limit_s, **CHEAP_HASHING)
 
 
 @pytest.mark.timeout(120)
@@ -113,6 +58,14 @@ async def test_db_upgrade_admin_commands_and_login(tmp_path: Path) -> None:
     assert result.code == 0, result
     assert (data / "redoubt.db").is_file()
     assert "up to date" in result.text
+    # WAL from the first statement: two processes switching a rollback-journal database
+    # to WAL at once fail "database is locked" without waiting (the commands below).
+    with contextlib.closing(sqlite3.connect(data / "redoubt.db")) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    # Nothing the server writes is readable by other accounts on the host.
+    assert data.stat().st_mode & 0o777 == 0o700
+    for written in data.iterdir():
+        assert written.stat().st_mode & 0o077 == 0, written.name
 
     # The password comes from standard input and is never echoed.
     root, bob = await asyncio.gather(
@@ -226,3 +179,74 @@ async def test_serve_refuses_outdated_schema(tmp_path: Path) -> None:
         assert "ffffffffffff" in result.text
         assert "Run `redoubt db upgrade` first" in result.text
         assert "Traceback" not in result.text
+
+
+@pytest.mark.timeout(240)
+async def test_token_commands(tmp_path: Path) -> None:
+    """Create, list, rotate and revoke API tokens from the CLI; a running server honours
+    each step at once, and no token shows anywhere but in the create/rotate output."""
+    data = tmp_path / "data"
+    assert (await redoubt(data, "db", "upgrade")).code == 0
+    assert (await redoubt(data, "admin", "create-user", "alice", stdin=PASSWORD + "\n")).code == 0
+
+    bad = await redoubt(data, "tokens", "create", "alice", "--name", "x", "--scope", "root")
+    assert bad.code == 2, bad
+    assert "Unknown scope 'root'" in bad.text
+    nobody = await redoubt(
+        data, "tokens", "create", "nobody", "--name", "x", "--scope", "users:read"
+    )
+    assert nobody.code == 1, nobody
+    assert "No user named nobody" in nobody.text
+
+    made = await redoubt(
+        data,
+        "tokens",
+        "create",
+        "alice",
+        "--name",
+        "deploy bot",
+        "--scope",
+        "users:read",
+        "--network",
+        "127.0.0.0/8",
+        "--days",
+        "30",
+    )
+    assert made.code == 0, made
+    secret = made.out.strip()
+    assert secret.startswith("rdt_pat_")
+    assert "shown only this once" in made.err
+
+    async with run_server(test_settings(data)) as srv:
+        auth = {"Authorization": f"Bearer {secret}"}
+        me = await srv.http.get("/api/v1/users/me", headers=auth)
+        assert me.status_code == 200
+        assert me.json()["username"] == "alice"
+
+        listed = await redoubt(data, "tokens", "list", "alice")
+        assert listed.code == 0, listed
+        assert "deploy bot" in listed.out
+        assert "active" in listed.out
+        assert secret not in listed.out
+        token_id = next(
+            line.split()[1] for line in listed.out.splitlines() if "deploy" in line
+        ).strip("│ ")
+
+        rotated = await redoubt(data, "tokens", "rotate", token_id, "--grace-hours", "0")
+        assert rotated.code == 0, rotated
+        successor = rotated.out.strip()
+        assert successor.startswith("rdt_pat_")
+        assert successor != secret
+        assert (await srv.http.get("/api/v1/users/me", headers=auth)).status_code == 401
+        new_auth = {"Authorization": f"Bearer {successor}"}
+        assert (await srv.http.get("/api/v1/users/me", headers=new_auth)).status_code == 200
+
+        new_id = next(
+            line.split()[1]
+            for line in (await redoubt(data, "tokens", "list")).out.splitlines()
+            if "active" in line
+        ).strip("│ ")
+        revoked = await redoubt(data, "tokens", "revoke", new_id)
+        assert revoked.code == 0, revoked
+        assert (await srv.http.get("/api/v1/users/me", headers=new_auth)).status_code == 401
+        assert "Traceback" not in revoked.text + rotated.text + listed.text

@@ -21,6 +21,8 @@ import copy
 import datetime as dt
 import inspect
 import itertools
+import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,7 @@ import pytest
 import pytest_asyncio
 from typing_extensions import override
 
+from redoubt.core.signing import sign
 from redoubt.domain.enums import UserRole
 from redoubt.domain.events import EventType
 from tests.harness import (
@@ -64,6 +67,8 @@ class ClientState:
     """Users the client learned were deactivated."""
     ended_sessions: list[str | None] = field(default_factory=list)
     """Sessions of this user the client learned had ended (None: all of them)."""
+    callback_answers: list[JSON] = field(default_factory=list)
+    """Bots' answers to this user's button clicks (shown as notices, never refetched)."""
 
 
 def _parse_time(value: str) -> dt.datetime:
@@ -284,6 +289,9 @@ def apply_event(state: ClientState, event: JSON) -> None:
         case EventType.SESSION_ENDED:
             # A stream on that session closes; nothing a client fetched changes.
             state.ended_sessions.append(data["session_id"])
+        case EventType.BOT_CALLBACK_ANSWER:
+            # A notice about the user's own click; nothing a client fetched changes.
+            state.callback_answers.append(data)
 
 
 # --- scenarios -----------------------------------------------------------------------
@@ -545,6 +553,38 @@ async def deactivate_other(w: World) -> AsyncIterator[None]:
     w.notes["inactive"] = {w.carol.id}
 
 
+@scenario(
+    EventType.MEMBER_ADDED,
+    EventType.MESSAGE_CREATED,
+    EventType.USER_UPDATED,
+    EventType.MEMBER_REMOVED,
+)
+async def incoming_hook(w: World) -> AsyncIterator[None]:
+    """[incoming webhooks] The hook's account joins, posts with attachments, is renamed,
+    and goes (deactivated) with the hook."""
+    yield
+    s = w.server
+    made = await s.ok(
+        "POST", "/api/v1/admin/hooks/incoming", w.admin, json={"name": "CI", "room_id": w.room}
+    )
+    hook_id, secret = made["hook"]["id"], made["secret"]
+    body = json.dumps(
+        {"text": "build ok", "attachments": [{"title": "#42", "color": "#00ff00"}]}
+    ).encode()
+    ts = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "X-Redoubt-Timestamp": str(ts),
+        "X-Redoubt-Signature": sign(secret, ts, body),
+    }
+    posted = await s.http.post(f"/api/v1/hooks/{hook_id}", content=body, headers=headers)
+    assert posted.status_code == 200, posted.text
+    path = f"/api/v1/admin/hooks/incoming/{hook_id}"
+    await s.ok("PATCH", path, w.admin, json={"name": "CI 2"})
+    await s.ok("DELETE", path, w.admin)
+    w.notes["inactive"] = {made["hook"]["user_id"]}
+
+
 @scenario(EventType.SESSION_ENDED)
 async def logout_other_session(w: World) -> AsyncIterator[None]:
     yield
@@ -588,6 +628,42 @@ async def busy_mix(w: World) -> AsyncIterator[None]:
         "PATCH", f"/api/v1/rooms/{w.room}/members/{w.dave.id}", w.alice, json={"role": "moderator"}
     )
     await s.post(w.dave, w.room, f"@{w.bob.username} hello from a moderator")
+
+
+@scenario(EventType.BOT_CALLBACK_ANSWER, EventType.MESSAGE_UPDATED)
+async def bot_answers_click(w: World) -> AsyncIterator[None]:
+    """bob clicks a bot's button; the bot answers and swaps the keyboard (as bots do)."""
+    s = w.server
+    bot = await s.create_bot(w.alice, f"kbd{w.room}", w.room)
+    await s.ok("POST", f"/api/v1/rooms/{w.room}/members", w.alice, json={"user_id": bot.id})
+    sent = await s.http.post(
+        f"/bot{bot.token}/sendMessage",
+        json={
+            "chat_id": -int(w.room),
+            "text": "Pick one",
+            "reply_markup": {"inline_keyboard": [[{"text": "A", "callback_data": "a"}]]},
+        },
+    )
+    message_id = sent.json()["result"]["message_id"]
+    clicked = await s.ok(
+        "POST", f"/api/v1/messages/{message_id}/buttons", w.bob, json={"row": 0, "column": 0}
+    )
+    w.notes["callback_id"] = clicked["callback_id"]
+    yield
+    answered = await s.http.post(
+        f"/bot{bot.token}/answerCallbackQuery",
+        json={"callback_query_id": clicked["callback_id"], "text": "Got A"},
+    )
+    assert answered.status_code == 200, answered.text
+    edited = await s.http.post(
+        f"/bot{bot.token}/editMessageReplyMarkup",
+        json={
+            "chat_id": -int(w.room),
+            "message_id": message_id,
+            "reply_markup": {"inline_keyboard": [[{"text": "B", "url": "https://example.com"}]]},
+        },
+    )
+    assert edited.status_code == 200, edited.text
 
 
 # --- running a scenario ----------------------------------------------------------------
@@ -720,6 +796,18 @@ def _marking_read_leaves_what_is_after(out: Outcome) -> None:
 def _a_kicked_member_hears_nothing_more(out: Outcome) -> None:
     assert [e["type"] for e in out.events] == [EventType.MEMBER_REMOVED]
     assert out.world.room not in out.after.rooms
+
+
+@check("bot_answers_click")
+def _the_clicker_hears_the_answer_once(out: Outcome) -> None:
+    answers = [e["data"] for e in out.events if e["type"] == EventType.BOT_CALLBACK_ANSWER]
+    assert answers == [
+        {"callback_id": out.world.notes["callback_id"], "text": "Got A", "show_alert": False}
+    ]
+    (message,) = [m for m in out.after.messages[out.world.room] or [] if m["text"] == "Pick one"]
+    assert message["inline_keyboard"] == [
+        [{"text": "B", "kind": "url", "url": "https://example.com"}]
+    ]
 
 
 @check("add_me")

@@ -367,11 +367,13 @@ async def test_mentions(any_server: Server) -> None:
     assert await mentions("`@bob` in code") == ([], False)
     assert await mentions("```\n@bob @all\n```") == ([], False)
     assert await mentions("`@here` but @bob") == ([bob.id], False)
+    assert await mentions("thanks @bob.") == ([bob.id], False)  # punctuation isn't a name
+    assert await mentions("see x/@bob and a+@bob") == ([], False)
 
-    # Bob's mention count: the six messages that name him or the room.
+    # Bob's mention count: the seven messages that name him or the room.
     read = await _read_state(srv, bob, room)
-    assert read["mention_count"] == 6
-    assert read["unread_count"] == 11
+    assert read["mention_count"] == 7
+    assert read["unread_count"] == 13
 
 
 async def test_pins(any_server: Server) -> None:

@@ -61,6 +61,17 @@ async def test_burst_is_allowed_then_denied_with_retry_after(limiter: RateLimite
     assert again.retry_after <= denied.retry_after
 
 
+async def test_peek_tells_without_counting(limiter: RateLimiter) -> None:
+    for _ in range(10):  # any number of peeks uses no budget
+        assert (await limiter.peek("peeked", SLOW)).allowed
+    for _ in range(SLOW.limit):
+        assert (await limiter.hit("peeked", SLOW)).allowed
+    refused = await limiter.peek("peeked", SLOW)
+    assert not refused.allowed
+    assert 0 < refused.retry_after <= SLOW.interval
+    assert not (await limiter.hit("peeked", SLOW)).allowed  # and peek agreed with hit
+
+
 async def test_allowed_hits_report_no_wait(limiter: RateLimiter) -> None:
     decision = await limiter.hit("fresh", SLOW)
     assert decision.allowed

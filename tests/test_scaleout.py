@@ -34,6 +34,7 @@ from redoubt.domain.enums import UserRole
 from tests.harness import (
     PASSWORD,
     REDIS_URL,
+    SCALE_OUT_SECRET_KEY,
     drop_postgres_database,
     free_port,
     postgres_database,
@@ -73,6 +74,7 @@ def deployment_env(database_url: str, data_dir: Path) -> dict[str, str]:
     env.update(
         REDOUBT_DATABASE_URL=database_url,
         REDOUBT_REDIS_URL=REDIS_URL,
+        REDOUBT_SECRET_KEY=SCALE_OUT_SECRET_KEY,
         REDOUBT_DATA_DIR=str(data_dir),
         REDOUBT_ARGON2_TIME_COST="1",
         REDOUBT_ARGON2_MEMORY_KIB="64",

@@ -16,22 +16,20 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import re
 import sqlite3
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import structlog
 import websockets
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
-from typing_extensions import override
 from websockets.exceptions import ConnectionClosed
 
 from redoubt.actions.auth import LoginResult
+from redoubt.api import schemas as request_models
 from redoubt.api.schemas import CreateUserBody, LoginBody
 from redoubt.container import Container
 from redoubt.core.logging import REDACTED, get_logger, redact_event, redact_text
@@ -41,54 +39,21 @@ from redoubt.domain.enums import UserRole
 from redoubt.storage.records import SessionRecord, UserRecord
 from redoubt.storage.users import insert_user_txn
 from tests.conftest import LogSecretDetector
-from tests.harness import PASSWORD, Server, run_server, sqlite_database
+from tests.harness import (
+    PASSWORD,
+    Server,
+    ServerLog,
+    run_server,
+    server_log,
+    server_log_formatter,
+    sqlite_database,
+)
 from tests.harness import test_settings as harness_settings
 
 API = "/api/v1"
 SECOND_PASSWORD = "tangerine submarine 42 orbit"
 WRONG_PASSWORD = "correct horse battery stapler"
 FAKE_BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
-
-
-class Lines(logging.Handler):
-    """Every record, rendered as the server's own log handler renders it."""
-
-    def __init__(self, formatter: logging.Formatter) -> None:
-        super().__init__(logging.NOTSET)
-        self.setFormatter(formatter)
-        self.lines: list[str] = []
-
-    @override
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
-def _server_formatter() -> logging.Formatter:
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter):
-            return handler.formatter
-    raise AssertionError("configure_logging() has not installed the server's log handler")
-
-
-@contextlib.contextmanager
-def debug_log() -> Iterator[Lines]:
-    root = logging.getLogger()
-    handler = Lines(_server_formatter())
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        root.setLevel(level)
-        root.removeHandler(handler)
-
-
-async def _login(server: Server, username: str, password: str) -> httpx.Response:
-    server.http.cookies.clear()
-    return await server.http.post(
-        f"{API}/auth/login", json={"username": username, "password": password}
-    )
 
 
 async def _ws_exchange(server: Server, hello: Any, *, url: str | None = None) -> list[str]:
@@ -115,7 +80,7 @@ async def _use_secrets_every_way(server: Server, data_dir: Path) -> list[str]:
         admin,
         json={"username": "carol", "password": SECOND_PASSWORD, "role": "user"},
     )
-    resp = await _login(server, "carol", SECOND_PASSWORD)
+    resp = await server.login("carol", SECOND_PASSWORD)
     assert resp.status_code == 200
     carol_token = resp.json()["token"]
     tokens.append(carol_token)
@@ -127,7 +92,7 @@ async def _use_secrets_every_way(server: Server, data_dir: Path) -> list[str]:
         (PASSWORD[:64], PASSWORD),
         ("carol", SECOND_PASSWORD + "x" * 1100),
     ):
-        assert (await _login(server, username, password)).status_code in (400, 401)
+        assert (await server.login(username, password)).status_code in (400, 401)
     resp = await server.http.post(
         f"{API}/auth/login",
         json={"username": "alice", "password": PASSWORD, "remember": PASSWORD},
@@ -183,7 +148,7 @@ async def _use_secrets_every_way(server: Server, data_dir: Path) -> list[str]:
             f"{API}/users/me", headers={"Authorization": f"Bearer {token}"}
         )
         assert resp.status_code == 500
-    assert (await _login(server, "carol", SECOND_PASSWORD)).status_code == 500
+    assert (await server.login("carol", SECOND_PASSWORD)).status_code == 500
     await _ws_exchange(server, {"type": "hello", "token": admin.token, "since": None})
     return tokens
 
@@ -191,7 +156,7 @@ async def _use_secrets_every_way(server: Server, data_dir: Path) -> list[str]:
 async def test_no_password_or_token_reaches_any_log_line(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     await asyncio.to_thread(sqlite_database, data_dir)
-    with debug_log() as log:
+    with server_log(logging.DEBUG) as log:
         async with run_server(harness_settings(data_dir)) as server:
             tokens = await _use_secrets_every_way(server, data_dir)
     text = "\n".join(log.lines)
@@ -205,7 +170,7 @@ async def test_no_password_or_token_reaches_any_log_line(tmp_path: Path) -> None
         leaking = [line[:200] for line in log.lines if secret in line]
         assert not leaking, f"a secret ({secret[:4]}...) is in {len(leaking)} log lines"
     assert not [line for line in log.lines if PASSWORD[:12] in line]
-    detector = LogSecretDetector(_server_formatter())
+    detector = LogSecretDetector(server_log_formatter())
     for line in log.lines:
         assert not detector.scan(line), line[:300]
 
@@ -227,6 +192,31 @@ def _user_record() -> UserRecord:
 
 def _shown(obj: object) -> str:
     return f"{obj!r} {obj!s} {obj}"
+
+
+_SECRET_FIELD = re.compile(r"password|token|code|challenge|secret")
+
+
+def test_every_secret_field_of_a_request_body_stays_out_of_reprs() -> None:
+    """Request bodies keep secrets out of reprs with ``Field(repr=False)`` on the field,
+    not hand-written ``__repr__`` methods; a new body with a secret field that forgets
+    it fails here."""
+    bodies = [
+        model
+        for model in vars(request_models).values()
+        if isinstance(model, type)
+        and issubclass(model, BaseModel)
+        and model.__name__.endswith("Body")
+    ]
+    assert len(bodies) > 15
+    secret_fields = 0
+    for model in bodies:
+        assert "__repr__" not in vars(model), f"{model.__name__}: use Field(repr=False)"
+        for name, info in model.model_fields.items():
+            if _SECRET_FIELD.search(name):
+                secret_fields += 1
+                assert info.repr is False, f"{model.__name__}.{name} would show in reprs"
+    assert secret_fields >= 8
 
 
 def test_reprs_of_objects_holding_secrets_hide_them() -> None:
@@ -349,7 +339,7 @@ def test_redact_event_masks_secret_keys_at_any_depth() -> None:
 
 def test_the_log_pipeline_redacts_messages_fields_and_tracebacks() -> None:
     token = generate_token("ses")
-    lines = Lines(_server_formatter())
+    lines = ServerLog()
     logger = logging.getLogger("tests.redaction")
     logger.addHandler(lines)
     logger.propagate = False
@@ -424,7 +414,7 @@ def test_the_detector_catches_a_logged_token_and_fails(
     with pytest.raises(pytest.fail.Exception, match="Secrets reached the log"):
         detector.assert_clean()
     # Through the real (redacting) formatter the same token is masked, and clean.
-    redacting = LogSecretDetector(_server_formatter())
+    redacting = LogSecretDetector(server_log_formatter())
     redacting.remember(token)
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "oops %s", (token,), None)
     redacting.handle(record)

@@ -9,38 +9,16 @@ import pytest
 import websockets
 
 from redoubt.domain.enums import UserRole
-from tests.harness import PASSWORD, EventClient, Server
-
-
-async def _close_code(stream: EventClient) -> int:
-    """Read until the server closes the stream; return its close code."""
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await _read_forever(stream)
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code
-
-
-async def _read_forever(stream: EventClient) -> None:
-    for _ in range(100):
-        await stream.next(timeout=5)
-
-
-async def _second_login(server: Server, username: str) -> str:
-    resp = await server.http.post(
-        "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
-    )
-    server.http.cookies.clear()
-    assert resp.status_code == 200
-    return str(resp.json()["token"])
+from tests.harness import Server
 
 
 async def test_logout_closes_only_that_sessions_stream(server: Server) -> None:
     alice = await server.create_user("alice")
-    other_token = await _second_login(server, "alice")
-    other = type(alice)(alice.id, alice.username, other_token, alice.role)
+    other = await server.new_session(alice)
+    other_token = other.token
     async with server.events(alice) as kept, server.events(other) as ended:
         await server.ok("POST", "/api/v1/auth/logout", other)
-        assert await _close_code(ended) == 4401
+        assert await ended.close_code() == 4401
         # The other session's stream hears of it and stays open.
         frame = await kept.until("session.ended")
         assert frame["data"] == {"session_id": frame["data"]["session_id"], "reason": "logout"}
@@ -59,10 +37,10 @@ async def test_logout_closes_only_that_sessions_stream(server: Server) -> None:
 async def test_role_change_closes_every_stream_of_the_user(server: Server) -> None:
     admin = await server.create_user("root", role=UserRole.ADMIN)
     bob = await server.create_user("bob")
-    second = type(bob)(bob.id, bob.username, await _second_login(server, "bob"), bob.role)
+    second = await server.new_session(bob)
     async with server.events(bob) as one, server.events(second) as two:
         await server.ok("PATCH", f"/api/v1/users/{bob.id}", admin, json={"role": "guest"})
-        codes = await asyncio.gather(_close_code(one), _close_code(two))
+        codes = await asyncio.gather(one.close_code(), two.close_code())
     assert codes == [4401, 4401]
     resp = await server.request("GET", "/api/v1/users/me", bob)
     assert resp.status_code == 401

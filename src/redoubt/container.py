@@ -10,12 +10,19 @@ import functools
 import hashlib
 from typing import TYPE_CHECKING
 
+from redoubt.actions.api_tokens import TokenUsage
+from redoubt.actions.bot_activity import BotActivityRecorder
+from redoubt.actions.webhook_delivery import DeliveryWorker
 from redoubt.core.clock import Clock, SystemClock
+from redoubt.core.egress import Egress, EgressPolicy
 from redoubt.core.ids import IdGenerator
+from redoubt.core.mailer import mailer_from_settings
 from redoubt.core.node_lease import NodeLease
 from redoubt.core.passwords import PasswordHasher
 from redoubt.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from redoubt.core.secretbox import SecretBox, load_or_create_key
 from redoubt.core.settings import Settings
+from redoubt.domain.enums import UserRole
 from redoubt.queries.context import Context
 from redoubt.queries.events import events_between
 from redoubt.realtime.bus import EventBus, MemoryBus
@@ -24,6 +31,7 @@ from redoubt.realtime.gateway import Gateway
 from redoubt.realtime.presence import MemoryPresence, PresenceTracker, RedisPresence
 from redoubt.storage.database import Database
 from redoubt.storage.filestore import LocalFileStore
+from redoubt.storage.ldap import LdapConfig, LdapDirectory, LdapMode
 from redoubt.storage.migrate import current_revision, head_revision
 
 if TYPE_CHECKING:
@@ -106,7 +114,26 @@ class Container:
                 parallelism=s.argon2_parallelism,
             ),
             files=LocalFileStore(s.data_dir / "uploads"),
+            ldap=ldap_directory(s),
+            secrets=SecretBox(self._secret_key()),
+            egress=Egress(EgressPolicy.from_settings(s)),
+            mailer=mailer_from_settings(s),  # [password reset]
         )
+
+    def _secret_key(self) -> bytes:
+        s = self.settings
+        if s.secret_key is not None:
+            try:
+                key = bytes.fromhex(s.secret_key.get_secret_value())
+            except ValueError:
+                raise ValueError("REDOUBT_SECRET_KEY must be 64 hex characters") from None
+            return key
+        if s.redis_url is not None:
+            raise ValueError(
+                "scale-out needs REDOUBT_SECRET_KEY (or _FILE), the same for every process"
+            )
+        s.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return load_or_create_key(s.data_dir / "secret.key")
 
     @functools.cached_property
     def bus(self) -> EventBus:
@@ -145,6 +172,21 @@ class Container:
         return MemoryPresence(local)
 
     @functools.cached_property
+    def delivery_worker(self) -> DeliveryWorker:
+        """Sends the outgoing-webhook outbox (every process runs one)."""
+        return DeliveryWorker(self.context)
+
+    @functools.cached_property
+    def token_usage(self) -> TokenUsage:
+        """Per-token request counts and usage alerts, flushed every few seconds."""
+        return TokenUsage(self.context)
+
+    @functools.cached_property
+    def bot_activity(self) -> BotActivityRecorder:
+        """Per-bot activity counts (the baselines) and pending quarantines (T7)."""
+        return BotActivityRecorder(self.context)
+
+    @functools.cached_property
     def gateway(self) -> Gateway:
         return Gateway(
             self.context,
@@ -166,7 +208,7 @@ class Container:
 
     async def start(self) -> None:
         """Check the schema, connect the bus and start fan-out."""
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         await self.check_schema()
         await self._lease_node()
         self.bus.subscribe(self.dispatcher.on_events, self.dispatcher.on_ephemeral)
@@ -174,9 +216,18 @@ class Container:
         self.database.set_event_sink(self.bus.publish)
         await self.dispatcher.start()
         await self.presence.start()
+        self.token_usage.start()
+        self.bot_activity.start()
+        self.delivery_worker.start()
         _ = self.gateway
 
     async def stop(self) -> None:
+        # [password reset] Mails being sent finish first: they may still write to the
+        # database, which closes below.
+        await self.context.background.close()
+        await self.delivery_worker.stop()  # it writes results: before the database closes
+        await self.token_usage.stop()
+        await self.bot_activity.stop()
         await self.gateway.stop()
         await self.presence.stop()
         await self.dispatcher.stop()
@@ -186,6 +237,10 @@ class Container:
         await self._release_node()
         if self.redis is not None:
             await self.redis.aclose()
+        await self.context.egress.aclose()
+        self.context.passwords.close()
+        if self.context.ldap is not None:
+            self.context.ldap.close()
 
     async def start_command(self) -> None:
         """What a one-off command (the CLI) needs: the schema check and a node number."""
@@ -197,3 +252,40 @@ class Container:
         await self.database.dispose()
         if self.redis is not None:
             await self.redis.aclose()
+        await self.context.egress.aclose()
+        self.context.passwords.close()
+
+
+def ldap_directory(settings: Settings) -> LdapDirectory | None:
+    """The directory from the ``ldap_*`` settings, or None when LDAP login is off.
+
+    Raises:
+        ValueError: an incomplete or invalid LDAP configuration (at startup, not at the
+            first login).
+    """
+    if settings.ldap_host is None:
+        return None
+    if settings.ldap_ca_file is None or settings.ldap_bind_password is None:
+        raise ValueError("LDAP login needs ldap_ca_file and ldap_bind_password")
+    timeout = settings.ldap_timeout_seconds
+    config = LdapConfig(
+        host=settings.ldap_host,
+        port=settings.ldap_port,
+        mode=LdapMode(settings.ldap_mode),
+        ca_file=settings.ldap_ca_file,
+        bind_dn=settings.ldap_bind_dn,
+        bind_password=settings.ldap_bind_password.get_secret_value(),
+        user_base_dn=settings.ldap_user_base_dn,
+        user_object_class=settings.ldap_user_object_class,
+        username_attribute=settings.ldap_username_attribute,
+        id_attribute=settings.ldap_id_attribute,
+        display_name_attribute=settings.ldap_display_name_attribute,
+        email_attribute=settings.ldap_email_attribute,
+        group_member_attribute=settings.ldap_group_member_attribute,
+        group_roles={dn: UserRole(role) for dn, role in settings.ldap_group_roles.items()},
+        default_role=UserRole(settings.ldap_default_role) if settings.ldap_default_role else None,
+        connect_timeout=float(timeout),
+        receive_timeout=timeout,
+        total_timeout=3.0 * timeout,
+    )
+    return LdapDirectory(config)

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from redoubt.actions._common import audit, payload
+from redoubt.actions._common import audit, payload, uses_admin_power
+from redoubt.actions.bot_activity import judge_bot_post
+from redoubt.actions.outgoing_hooks import enqueue_deliveries_txn
 from redoubt.core.checks import expect
 from redoubt.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from redoubt.core.ids import format_id
 from redoubt.domain.events import EventType
+from redoubt.domain.outgoing_hooks import HookEvent
 from redoubt.domain.permissions import RoomAction
 from redoubt.domain.text import is_valid_emoji, parse_mentions
-from redoubt.domain.views import MessageView, ReadStateView
+from redoubt.domain.views import AttachmentView, MessageView, ReadStateView
 from redoubt.queries.context import Context, Requester
-from redoubt.queries.messages import access_message_conn, build_message_view, message_view
+from redoubt.queries.messages import (
+    access_message_conn,
+    attachments_json,
+    build_message_view,
+    message_view,
+)
 from redoubt.queries.rooms import access_room_conn, enforce, read_state
 from redoubt.storage import files as file_store
 from redoubt.storage import messages as message_store
 from redoubt.storage import rooms as room_store
 from redoubt.storage import users as user_store
+from redoubt.storage.database import Txn
 from redoubt.storage.records import FileRecord, MessageRecord
 
 __all__ = [
@@ -34,6 +44,8 @@ __all__ = [
     "do_pin_message",
     "do_post_message",
     "do_remove_reaction",
+    "edit_message_txn",
+    "post_message_txn",
 ]
 
 MAX_FILES_PER_MESSAGE = 10
@@ -109,64 +121,116 @@ async def do_post_message(
     if len(file_ids) > MAX_FILES_PER_MESSAGE:
         raise BadRequest(f"At most {MAX_FILES_PER_MESSAGE} files per message.")
     async with ctx.db.transaction("post_message") as txn:
-        conn = txn.conn
-        await access_room_conn(conn, acting_user, room_id, RoomAction.POST)
-        if client_id is not None:
-            earlier = await message_store.get_message_by_client_id(conn, acting_user.id, client_id)
-            if earlier is not None:
-                if earlier.room_id != room_id:
-                    raise Conflict("That client_id was used for another message.")
-                return await message_view(conn, earlier)
-        root = await _thread_root(conn, room_id, thread_id) if thread_id is not None else None
-        files = await _attachable_files(conn, room_id, file_ids, acting_user)
-        mentions = parse_mentions(text)
-        mentioned_ids = await _member_ids_named(conn, room_id, mentions.usernames)
-
-        position = await txn.next_seq()
-        message = MessageRecord(
-            id=ctx.ids.next_id(),
-            room_id=room_id,
-            author_id=acting_user.id,
-            position=position,
-            content_type="text",
+        return await post_message_txn(
+            ctx,
+            txn,
+            room_id,
             text=text,
-            thread_id=root.id if root else None,
-            reply_count=0,
-            mentions_room=mentions.room,
+            thread_id=thread_id,
             client_id=client_id,
-            created_at=txn.now,
-            edited_at=None,
-            deleted=False,
-            pinned_at=None,
-            pinned_by=None,
+            file_ids=file_ids,
+            acting_user=acting_user,
         )
-        await message_store.insert_message_txn(conn, message)
-        await message_store.insert_mentions_txn(conn, message, sorted(mentioned_ids))
-        if files:
-            await file_store.attach_files_txn(conn, [f.id for f in files], message.id)
-        if text:
-            await message_store.index_message_txn(conn, message.id, text)
-        await room_store.update_room_txn(conn, room_id, last_position=position)
-        # A new message has no reactions yet and we hold its mentions and files: no
-        # need to read them back (this is the hottest write path).
-        view = build_message_view(
-            message,
-            mentioned=mentioned_ids,
-            reactions=(),
-            files=[
-                dataclasses.replace(f, message_id=message.id)
-                for f in sorted(files, key=lambda f: f.id)
-            ],
-        )
+
+
+async def post_message_txn(
+    ctx: Context,
+    txn: Txn,
+    room_id: int,
+    *,
+    text: str,
+    thread_id: int | None,
+    client_id: str | None,
+    file_ids: Sequence[int],
+    acting_user: Requester,
+    attachments: Sequence[AttachmentView] = (),
+    inline_keyboard: str | None = None,
+    reply_keyboard: str | None = None,
+) -> MessageView:
+    """The post pipeline of :func:`do_post_message` inside an open transaction, for
+    actions that post as part of a larger write (an incoming webhook inserts its nonce
+    in the same transaction). The caller has checked the text; ``attachments`` are
+    validated views (webhooks), stored as given and shown as text; ``inline_keyboard``
+    and ``reply_keyboard`` a bot's checked markup as stored (domain/botmarkup.py).
+    """
+    conn = txn.conn
+    access = await access_room_conn(conn, acting_user, room_id, RoomAction.POST)
+    if client_id is not None:
+        earlier = await message_store.get_message_by_client_id(conn, acting_user.id, client_id)
+        if earlier is not None:
+            if earlier.room_id != room_id:
+                raise Conflict("That client_id was used for another message.")
+            return await message_view(conn, earlier)
+    root = await _thread_root(conn, room_id, thread_id) if thread_id is not None else None
+    files = await _attachable_files(conn, room_id, file_ids, acting_user)
+    mentions = parse_mentions(text)
+    mentioned_ids = await _member_ids_named(conn, room_id, mentions.usernames)
+    # T7: a bot's post is judged before it is written (mass mention, many rooms, flood).
+    await judge_bot_post(
+        ctx,
+        conn,
+        acting_user,
+        room_id,
+        mentioned_users=len(mentioned_ids),
+        mentions_room=mentions.room,
+    )
+
+    position = await txn.next_seq()
+    message = MessageRecord(
+        id=ctx.ids.next_id(),
+        room_id=room_id,
+        author_id=acting_user.id,
+        position=position,
+        content_type="text",
+        text=text,
+        thread_id=root.id if root else None,
+        reply_count=0,
+        mentions_room=mentions.room,
+        client_id=client_id,
+        created_at=txn.now,
+        edited_at=None,
+        deleted=False,
+        pinned_at=None,
+        pinned_by=None,
+        attachments=attachments_json(attachments),
+        inline_keyboard=inline_keyboard,
+        reply_keyboard=reply_keyboard,
+    )
+    await message_store.insert_message_txn(conn, message)
+    await message_store.insert_mentions_txn(conn, message, sorted(mentioned_ids))
+    if files:
+        await file_store.attach_files_txn(conn, [f.id for f in files], message.id)
+    if text:
+        await message_store.index_message_txn(conn, message.id, text)
+    await room_store.update_room_txn(conn, room_id, last_position=position)
+    # A new message has no reactions yet and we hold its mentions and files: no
+    # need to read them back (this is the hottest write path).
+    view = build_message_view(
+        message,
+        mentioned=mentioned_ids,
+        reactions=(),
+        files=[
+            dataclasses.replace(f, message_id=message.id) for f in sorted(files, key=lambda f: f.id)
+        ],
+    )
+    await txn.append_event(
+        EventType.MESSAGE_CREATED, view.model_dump_json(), room_id=room_id, seq=position
+    )
+    await enqueue_deliveries_txn(  # [outgoing webhooks] the outbox, in this transaction
+        ctx,
+        txn,
+        room=access.room,
+        event=HookEvent.MESSAGE_POSTED,
+        user_id=acting_user.id,
+        user=acting_user.user,
+        message=message,
+    )
+    if root is not None:
+        await message_store.update_message_txn(conn, root.id, reply_count=root.reply_count + 1)
+        root_view = await _reload_view(conn, root.id)
         await txn.append_event(
-            EventType.MESSAGE_CREATED, view.model_dump_json(), room_id=room_id, seq=position
+            EventType.MESSAGE_UPDATED, root_view.model_dump_json(), room_id=room_id
         )
-        if root is not None:
-            await message_store.update_message_txn(conn, root.id, reply_count=root.reply_count + 1)
-            root_view = await _reload_view(conn, root.id)
-            await txn.append_event(
-                EventType.MESSAGE_UPDATED, root_view.model_dump_json(), room_id=room_id
-            )
     return view
 
 
@@ -194,20 +258,37 @@ async def do_edit_message(
         _check_text(ctx, text, allow_empty=False)
         if text == message.text:
             return await message_view(txn.conn, message)
+        return await edit_message_txn(ctx, txn, message, text=text, editor_id=acting_user.id)
+
+
+async def edit_message_txn(
+    ctx: Context,
+    txn: Txn,
+    message: MessageRecord,
+    *,
+    text: str,
+    editor_id: int,
+    **changes: Any,
+) -> MessageView:
+    """Write an edit the caller has authorised: the previous text into the history
+    (when the text changes), the search index, other column ``changes`` (a bot's
+    keyboard), and the ``message.updated`` event."""
+    if text != message.text:
         await message_store.insert_edit_txn(
             txn.conn,
             edit_id=ctx.ids.next_id(),
             message_id=message.id,
-            editor_id=acting_user.id,
+            editor_id=editor_id,
             previous_text=message.text,
             edited_at=txn.now,
         )
-        await message_store.update_message_txn(txn.conn, message.id, text=text, edited_at=txn.now)
         await message_store.index_message_txn(txn.conn, message.id, text)
-        view = await _reload_view(txn.conn, message.id)
-        await txn.append_event(
-            EventType.MESSAGE_UPDATED, view.model_dump_json(), room_id=message.room_id
-        )
+        changes.update(text=text, edited_at=txn.now)
+    await message_store.update_message_txn(txn.conn, message.id, **changes)
+    view = await _reload_view(txn.conn, message.id)
+    await txn.append_event(
+        EventType.MESSAGE_UPDATED, view.model_dump_json(), room_id=message.room_id
+    )
     return view
 
 
@@ -236,7 +317,15 @@ async def do_delete_message(
         removed_files = [f.id for f in attached.get(message.id, ())]
         await file_store.delete_files_txn(txn.conn, removed_files)
         await message_store.update_message_txn(
-            txn.conn, message.id, text="", deleted=True, pinned_at=None, pinned_by=None
+            txn.conn,
+            message.id,
+            text="",
+            attachments=None,
+            inline_keyboard=None,
+            reply_keyboard=None,
+            deleted=True,
+            pinned_at=None,
+            pinned_by=None,
         )
         view = await _reload_view(txn.conn, message.id)
         await txn.append_event(
@@ -323,6 +412,16 @@ async def do_pin_message(
         await txn.append_event(
             EventType.MESSAGE_UPDATED, view.model_dump_json(), room_id=message.room_id
         )
+        if uses_admin_power(acting_user, access.room, RoomAction.PIN):
+            await audit(  # a moderator's power, used by an admin who isn't one here
+                ctx,
+                txn,
+                "message.pin_by_admin" if pinned else "message.unpin_by_admin",
+                acting_user=acting_user,
+                target_type="message",
+                target_id=message.id,
+                details={"room_id": str(message.room_id)},
+            )
     return view
 
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from redoubt.actions._common import audit, payload
+from redoubt.actions._common import audit, payload, uses_admin_power
+from redoubt.actions.outgoing_hooks import enqueue_deliveries_txn
 from redoubt.core.checks import expect
 from redoubt.core.errors import BadRequest, Conflict, ErrorCode, Forbidden, NotFound
 from redoubt.core.ids import format_id
 from redoubt.domain.enums import MemberRole, RoomKind, UserRole
 from redoubt.domain.events import EventType
+from redoubt.domain.outgoing_hooks import HookEvent
 from redoubt.domain.permissions import RoomAction, may_create_room, may_manage_member
 from redoubt.domain.text import is_valid_room_name
 from redoubt.domain.views import ReadStateView, RoomView
 from redoubt.queries.context import Context, Requester
 from redoubt.queries.rooms import RoomAccess, access_room_conn, enforce, room_view
+from redoubt.storage import bots as bot_store
 from redoubt.storage import rooms as room_store
 from redoubt.storage import users as user_store
 from redoubt.storage.database import Txn
@@ -24,6 +27,7 @@ from redoubt.storage.records import MembershipRecord, RoomRecord
 __all__ = [
     "MAX_DM_USERS",
     "MAX_TOPIC_CHARS",
+    "add_member_txn",
     "do_add_member",
     "do_create_room",
     "do_join_room",
@@ -32,13 +36,14 @@ __all__ = [
     "do_remove_member",
     "do_set_member_role",
     "do_update_room",
+    "remove_member_txn",
 ]
 
 MAX_TOPIC_CHARS = 512
 MAX_DM_USERS = 9
 
 
-async def _add_member_txn(
+async def add_member_txn(
     ctx: Context, txn: Txn, room: RoomRecord, user_id: int, role: MemberRole
 ) -> RoomView:
     membership = MembershipRecord(
@@ -59,6 +64,9 @@ async def _add_member_txn(
         payload(room=view, user_id=format_id(user_id), role=role.value, read=read),
         room_id=room.id,
         user_id=user_id,
+    )
+    await enqueue_deliveries_txn(  # [outgoing webhooks]
+        ctx, txn, room=room, event=HookEvent.MEMBER_JOINED, user_id=user_id
     )
     return view
 
@@ -99,7 +107,7 @@ async def _insert_room_txn(
     return room
 
 
-async def _remove_member_txn(txn: Txn, room: RoomRecord, user_id: int) -> None:
+async def remove_member_txn(ctx: Context, txn: Txn, room: RoomRecord, user_id: int) -> None:
     await room_store.delete_membership_txn(txn.conn, room.id, user_id)
     view = await room_view(txn.conn, room)
     await txn.append_event(
@@ -107,6 +115,9 @@ async def _remove_member_txn(txn: Txn, room: RoomRecord, user_id: int) -> None:
         payload(room=view, user_id=format_id(user_id)),
         room_id=room.id,
         user_id=user_id,
+    )
+    await enqueue_deliveries_txn(  # [outgoing webhooks]
+        ctx, txn, room=room, event=HookEvent.MEMBER_LEFT, user_id=user_id
     )
 
 
@@ -145,7 +156,7 @@ async def do_create_room(
             acting_user=acting_user,
             details={"name": name},
         )
-        view = await _add_member_txn(ctx, txn, room, acting_user.id, MemberRole.OWNER)
+        view = await add_member_txn(ctx, txn, room, acting_user.id, MemberRole.OWNER)
     return view
 
 
@@ -185,7 +196,7 @@ async def do_open_dm(
             acting_user=acting_user,
             details={"members": [str(m) for m in members]},
         )
-        views = [await _add_member_txn(ctx, txn, room, m, MemberRole.MEMBER) for m in members]
+        views = [await add_member_txn(ctx, txn, room, m, MemberRole.MEMBER) for m in members]
         view = views[-1]
     return view, True
 
@@ -195,7 +206,7 @@ async def do_join_room(ctx: Context, room_id: int, *, acting_user: Requester) ->
         access = await access_room_conn(txn.conn, acting_user, room_id, RoomAction.JOIN)
         if access.membership is not None:
             return await room_view(txn.conn, access.room)
-        view = await _add_member_txn(ctx, txn, access.room, acting_user.id, MemberRole.MEMBER)
+        view = await add_member_txn(ctx, txn, access.room, acting_user.id, MemberRole.MEMBER)
         await audit(
             ctx, txn, "room.join", acting_user=acting_user, target_type="room", target_id=room_id
         )
@@ -251,7 +262,7 @@ async def do_leave_room(ctx: Context, room_id: int, *, acting_user: Requester) -
         access = await access_room_conn(txn.conn, acting_user, room_id, RoomAction.LEAVE)
         if access.membership is not None and access.membership.role is MemberRole.OWNER:
             await _hand_over_ownership_txn(ctx, txn, room_id, acting_user)
-        await _remove_member_txn(txn, access.room, acting_user.id)
+        await remove_member_txn(ctx, txn, access.room, acting_user.id)
         await audit(
             ctx, txn, "room.leave", acting_user=acting_user, target_type="room", target_id=room_id
         )
@@ -264,7 +275,8 @@ async def do_add_member(
 
     Raises:
         NotFound: no such room (for the actor) or no such active user.
-        Forbidden: the actor may not invite here.
+        Forbidden: the actor may not invite here; a bot whose allowed rooms don't
+            include this one.
     """
     async with ctx.db.transaction("add_member") as txn:
         access = await access_room_conn(txn.conn, acting_user, room_id, RoomAction.INVITE)
@@ -273,7 +285,11 @@ async def do_add_member(
             raise NotFound("No such user.")
         if await room_store.get_membership(txn.conn, room_id, user_id) is not None:
             return await room_view(txn.conn, access.room)
-        view = await _add_member_txn(ctx, txn, access.room, user_id, MemberRole.MEMBER)
+        if target.role is UserRole.BOT:  # [bots] only into the rooms an admin allowed
+            bot = await bot_store.get_bot(txn.conn, user_id)
+            if bot is None or room_id not in bot.room_ids:
+                raise Forbidden("This bot may only be added to the rooms an admin allowed for it.")
+        view = await add_member_txn(ctx, txn, access.room, user_id, MemberRole.MEMBER)
         await audit(
             ctx,
             txn,
@@ -304,7 +320,7 @@ async def do_remove_member(
             actor_is_admin=acting_user.user.role is UserRole.ADMIN,
         ):
             raise Forbidden
-        await _remove_member_txn(txn, access.room, user_id)
+        await remove_member_txn(ctx, txn, access.room, user_id)
         await audit(
             ctx,
             txn,
@@ -397,6 +413,15 @@ async def do_update_room(
                 ctx,
                 txn,
                 "room.archive" if archived else "room.unarchive",
+                acting_user=acting_user,
+                target_type="room",
+                target_id=room_id,
+            )
+        if "topic" in changes and uses_admin_power(acting_user, access, RoomAction.UPDATE):
+            await audit(  # a moderator's power, used by an admin who isn't one here
+                ctx,
+                txn,
+                "room.topic_by_admin",
                 acting_user=acting_user,
                 target_type="room",
                 target_id=room_id,

@@ -12,14 +12,35 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from redoubt import __version__
-from redoubt.api.endpoints import admin, auth, events, files, health, messages, rooms, search, users
+from redoubt.api.deps import API_PREFIX
+from redoubt.api.endpoints import (
+    admin,
+    auth,
+    botapi,
+    bots,
+    doctor,
+    events,
+    files,
+    health,
+    incoming_hooks,
+    messages,
+    notices,
+    outgoing_hooks,
+    password_reset,
+    rooms,
+    search,
+    sessions,
+    tokens,
+    two_factor,
+    users,
+)
 from redoubt.api.errors import install_error_handlers
 from redoubt.api.middleware import RequestGuard
+from redoubt.api.web import install_web_client
 from redoubt.container import Container
 
 __all__ = ["API_PREFIX", "create_app"]
 
-API_PREFIX = "/api/v1"
 _DOCS_PREFIX = "/api/docs"
 _DOCS_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Redoubt API</title>
@@ -57,10 +78,31 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, rooms, messages, search, files, admin, events):
+    modules = (
+        auth,
+        two_factor,
+        password_reset,
+        sessions,
+        tokens,
+        users,
+        notices,
+        rooms,
+        messages,
+        search,
+        files,
+        admin,
+        bots,
+        doctor,
+        incoming_hooks,
+        outgoing_hooks,
+        events,
+    )
+    for module in modules:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    # [bot api] Telegram-compatible routes at the root, before the web client's.
+    app.include_router(botapi.router)
 
     @app.get(_DOCS_PREFIX, include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -76,6 +118,7 @@ def create_app(container: Container) -> FastAPI:
         StaticFiles(directory=Path(__file__).parent / "static"),
         name="docs-init",
     )
+    install_web_client(app, container.settings)
     install_error_handlers(app)
     app.add_middleware(
         RequestGuard,

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestGuard", "incident_id_of", "outer_error_headers"]
+__all__ = ["RequestGuard", "incident_id_of", "loggable_path", "outer_error_headers"]
 
 _log = get_logger("redoubt.access")
 
@@ -40,8 +40,12 @@ _SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-_UPLOAD_PATH = re.compile(r"^/api/v1/rooms/[^/]+/files/?$")
+_HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+_UPLOAD_PATH = re.compile(
+    r"^(?:/api/v1/rooms/[^/]+/files|/bot[^/]+/(?i:senddocument|sendphoto))/?$"
+)
 _DRAIN_SECONDS = 5.0
+_BOT_PATH = re.compile(r"^(/file)?/bot[^/]*")
 
 
 def outer_error_headers(incident: str) -> dict[str, str]:
@@ -78,6 +82,23 @@ class RequestGuard:
         self.max_upload = max_upload_bytes + 64 * 1024
         self.docs_prefix = docs_prefix
 
+    def _with_guard_headers(
+        self, headers: list[tuple[bytes, bytes]], scope: Scope, incident: str
+    ) -> list[tuple[bytes, bytes]]:
+        out = list(headers)
+        names = {k.lower() for k, _ in out}
+        out.extend(h for h in _SECURITY_HEADERS if h[0] not in names)
+        if b"content-security-policy" not in names and not scope["path"].startswith(
+            self.docs_prefix
+        ):
+            out.append(_API_CSP)
+        if scope.get("scheme") == "https":
+            # Only over TLS: over plain HTTP browsers ignore it, and over TLS it pins
+            # the next visits to TLS.
+            out.append(_HSTS)
+        out.append((b"x-request-id", incident.encode()))
+        return out
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
@@ -98,14 +119,7 @@ class RequestGuard:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in names)
-                if b"content-security-policy" not in names and not path.startswith(
-                    self.docs_prefix
-                ):
-                    headers.append(_API_CSP)
-                headers.append((b"x-request-id", incident.encode()))
+                headers = self._with_guard_headers(message.get("headers", []), scope, incident)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -143,11 +157,19 @@ class RequestGuard:
             _log.info(
                 "request",
                 method=scope["method"],
-                path=path,  # never the query string: it may hold search terms
+                # Never the query string (it may hold search terms), and never a Bot
+                # API token (the path of /bot<token>/<method>).
+                path=loggable_path(path),
                 status=status,
                 ms=round((time.perf_counter() - started) * 1000, 2),
                 incident_id=incident,
             )
+
+
+def loggable_path(path: str) -> str:
+    """``path`` for logs and labels: the token of a Bot API path (``/bot<token>/…``,
+    ``/file/bot<token>/…``) replaced."""
+    return _BOT_PATH.sub(r"\1/bot<redacted>", path, count=1)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -10,20 +10,37 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from typing_extensions import override
 
 __all__ = [
     "AddMemberBody",
+    "ChangePasswordBody",
+    "CreateBotBody",
+    "CreateIncomingHookBody",
+    "CreateOutgoingHookBody",
     "CreateRoomBody",
+    "CreateTokenBody",
     "CreateUserBody",
+    "DisableTwoFactorBody",
     "EditMessageBody",
     "IdStr",
     "LoginBody",
+    "LoginTwoFactorBody",
     "MarkReadBody",
     "OpenDmBody",
+    "PasswordResetBody",
+    "PasswordResetConfirmBody",
     "PostMessageBody",
+    "RotateBotTokenBody",
+    "RotateTokenBody",
+    "SecuritySettingsBody",
+    "SetBotRoomsBody",
+    "SetBotScopesBody",
+    "SetEmailBody",
     "SetMemberRoleBody",
+    "TwoFactorCodeBody",
+    "UpdateIncomingHookBody",
     "UpdateMeBody",
+    "UpdateOutgoingHookBody",
     "UpdateRoomBody",
     "UpdateUserBody",
 ]
@@ -33,6 +50,15 @@ Username = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 # repr=False keeps passwords out of str() as well as repr() (pydantic's __str__ lists fields).
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024), Field(repr=False)]
 DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+# Shape only; the actions normalise and check it (domain/emails.py). [password reset]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254)]
+
+
+# Username (64) or email address (254), whichever is longer.
+UsernameOrEmail = Annotated[str, StringConstraints(min_length=1, max_length=254)]
+# Our reset tokens are 58 characters; a little room so a wrong one is a 400 with the
+# fixed message rather than a schema error that says less. A secret: never in reprs.
+ResetToken = Annotated[str, StringConstraints(min_length=1, max_length=128), Field(repr=False)]
 
 
 class _Body(BaseModel):
@@ -52,10 +78,33 @@ class _Body(BaseModel):
 class LoginBody(_Body):
     username: Username
     password: Password
+    mode: Literal["token", "cookie"] = "token"
+    """``token``: the session token comes back in the body (scripts, apps). ``cookie``:
+    browsers; the token goes only into an HttpOnly cookie, never to JavaScript."""
 
-    @override
-    def __repr__(self) -> str:
-        return f"LoginBody(username={self.username!r})"
+
+# A TOTP code ("123456") or a recovery code ("abcde-fghij"; dashes, spaces and case
+# don't matter). Secrets, so never in reprs.
+SecondFactorCode = Annotated[str, StringConstraints(min_length=1, max_length=32), Field(repr=False)]
+
+
+class LoginTwoFactorBody(_Body):
+    challenge: Annotated[str, StringConstraints(min_length=1, max_length=256), Field(repr=False)]
+    """From the ``two_factor_required`` answer of ``POST /auth/login``."""
+    code: SecondFactorCode
+    """A TOTP code or an unused recovery code."""
+    mode: Literal["token", "cookie"] = "token"
+    """As for ``POST /auth/login``."""
+
+
+class TwoFactorCodeBody(_Body):
+    code: SecondFactorCode
+
+
+class DisableTwoFactorBody(_Body):
+    password: Password
+    code: SecondFactorCode
+    """A TOTP code or an unused recovery code."""
 
 
 class CreateUserBody(_Body):
@@ -63,14 +112,34 @@ class CreateUserBody(_Body):
     password: Password
     display_name: DisplayName | None = None
     role: Literal["admin", "user", "guest"] = "user"
+    email: Email | None = None
+    """Where password reset links go; the user can change it later."""
 
-    @override
-    def __repr__(self) -> str:
-        return f"CreateUserBody(username={self.username!r}, role={self.role!r})"
+
+class ChangePasswordBody(_Body):
+    current_password: Password
+    """Required although the caller is signed in: a session alone can't change it."""
+    new_password: Password
+    """Checked against the password policy (length, common passwords, the username)."""
 
 
 class UpdateUserBody(_Body):
     role: Literal["admin", "user", "guest"]
+
+
+class SecuritySettingsBody(_Body):
+    require_2fa_roles: Annotated[
+        list[Literal["admin", "user", "guest"]],
+        Field(max_length=3, json_schema_extra={"uniqueItems": True}),
+    ]
+    """The roles that must use a second factor; empty: none."""
+
+    @field_validator("require_2fa_roles", mode="after")
+    @classmethod
+    def _no_duplicates(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not list a role twice")
+        return value
 
 
 class UpdateMeBody(_Body):
@@ -113,3 +182,162 @@ class EditMessageBody(_Body):
 
 class MarkReadBody(_Body):
     position: Annotated[int, Field(ge=0, le=2**62)]
+
+
+class PasswordResetBody(_Body):
+    username_or_email: UsernameOrEmail
+
+
+class PasswordResetConfirmBody(_Body):
+    token: ResetToken
+    """From the link's fragment (``/reset#token=…``)."""
+    new_password: Password
+    """Checked against the password policy; a refused one leaves the link usable."""
+
+
+class SetEmailBody(_Body):
+    email: Email | None
+    """The new address, or null to remove it (then no reset by mail)."""
+    current_password: Password
+    """Required: the address decides where reset links go."""
+
+
+# --- API tokens ------------------------------------------------------- [integrations]
+
+TokenName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ScopeName = Literal["messages:read", "messages:write", "rooms:manage", "users:read", "admin"]
+
+
+BotScopeName = Literal["messages:read", "messages:write", "rooms:manage", "users:read"]
+BotScopes = Annotated[list[BotScopeName], Field(min_length=1, max_length=4)]
+"""A bot's scopes: any but ``admin`` (a bot never holds admin rights)."""
+
+
+class CreateTokenBody(_Body):
+    name: TokenName
+    scopes: Annotated[list[ScopeName], Field(min_length=1, max_length=5)]
+    room_ids: Annotated[list[IdStr], Field(max_length=100)] | None = None
+    """Only these rooms (each one you can read); None: every room you can use."""
+    networks: (
+        Annotated[
+            list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+            Field(max_length=20),
+        ]
+        | None
+    ) = None
+    """Allowed client address ranges (CIDR, or one address); None: any address."""
+    expires_in_days: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    """None: the server's default; 0: never (only where the admin allows it)."""
+
+
+class RotateTokenBody(_Body):
+    grace_hours: Annotated[int, Field(ge=0, le=100_000)]
+    """How long the old token keeps working beside the new one (0: it stops now)."""
+
+
+# --- outgoing webhooks ------------------------------------------------ [integrations]
+
+HookName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+HookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+"""http(s); checked against the egress policy (ports, no internal addresses)."""
+HookEventName = Literal["message.posted", "member.joined", "member.left"]
+HookRoomIds = Annotated[list[IdStr], Field(min_length=1, max_length=50)]
+HookEvents = Annotated[list[HookEventName], Field(min_length=1, max_length=3)]
+TriggerWords = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=32)]], Field(max_length=20)
+]
+
+
+class CreateOutgoingHookBody(_Body):
+    name: HookName
+    url: HookUrl
+    room_ids: HookRoomIds
+    """Channels or private groups you can see (not DMs)."""
+    events: HookEvents
+    trigger_words: TriggerWords = []
+    """With any, ``message.posted`` fires only for messages whose first word is one of
+    them (case ignored); empty: every message."""
+
+
+class UpdateOutgoingHookBody(_Body):
+    name: HookName | None = None
+    url: HookUrl | None = None
+    room_ids: HookRoomIds | None = None
+    events: HookEvents | None = None
+    trigger_words: TriggerWords | None = None
+    enabled: bool | None = None
+    """Enabling a hook that was disabled after failures sends its waiting deliveries."""
+
+
+# --- incoming webhooks ------------------------------------------------ [integrations]
+
+# https only, or "" for none (checked by the action: no javascript:, no http).
+AvatarUrl = Annotated[str, StringConstraints(max_length=512)]
+# A flag, not a secret; out of reprs only because its name says "token" (the secret
+# hygiene test goes by field names).
+LegacyFlag = Annotated[bool, Field(repr=False)]
+
+
+class CreateIncomingHookBody(_Body):
+    name: HookName
+    """Shown as the author of the hook's messages (its bot account's display name)."""
+    room_id: IdStr
+    """The one room it posts into: a channel, or a private group you moderate."""
+    avatar_url: AvatarUrl = ""
+    legacy_url_token: LegacyFlag = False
+    """Also accept unsigned requests with a token in the URL (for senders that can't
+    sign). Weaker: the URL ends up in logs; flagged in the admin view and the doctor."""
+
+
+class UpdateIncomingHookBody(_Body):
+    name: HookName | None = None
+    avatar_url: AvatarUrl | None = None
+    enabled: bool | None = None
+    legacy_url_token: Annotated[bool | None, Field(repr=False)] = None
+    """``false`` ends legacy URL mode (its token stops working); ``true`` is refused
+    (a URL token is shown only at creation and rotation)."""
+
+
+# --- bot accounts ------------------------------------------------------------- [bots]
+
+BotRoomIds = Annotated[list[IdStr], Field(max_length=100)]
+
+
+class CreateBotBody(_Body):
+    username: Username
+    display_name: DisplayName | None = None
+    description: Annotated[str, StringConstraints(max_length=512)] = ""
+    owner_id: IdStr
+    """The user responsible for the bot (an active user or admin)."""
+    room_ids: BotRoomIds = []
+    """The rooms it may be added to (channels or groups you can see); no others."""
+    networks: (
+        Annotated[
+            list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+            Field(max_length=20),
+        ]
+        | None
+    ) = None
+    """Allowed client address ranges for its token (CIDR, or one address); None: any."""
+    scopes: BotScopes = ["messages:read", "messages:write"]
+    """What its token may do on the native REST API (never ``admin``)."""
+
+
+class RotateBotTokenBody(_Body):
+    grace_hours: Annotated[int, Field(ge=0, le=100_000)] = 0
+    """How long the current token keeps working beside the new one (0: it stops now)."""
+
+
+class SetBotRoomsBody(_Body):
+    room_ids: BotRoomIds
+
+
+class SetBotScopesBody(_Body):
+    scopes: BotScopes
+
+
+class ClickButtonBody(_Body):
+    """A click on a bot message's inline keyboard button, named by its position."""
+
+    row: Annotated[int, Field(ge=0, le=99)]
+    column: Annotated[int, Field(ge=0, le=99)]

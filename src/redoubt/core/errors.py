@@ -6,6 +6,7 @@
      ├── BadRequest               400  invalid_request / invalid_field
      ├── Unauthorized             401  unauthorized
      ├── Forbidden                403  forbidden / room_archived / user_deactivated
+     │    └── TwoFactorEnrolmentRequired  two_factor_enrolment_required
      ├── NotFound                 404  not_found (also for objects the caller may not see)
      ├── Conflict                 409  conflict / name_taken
      ├── PayloadTooLarge          413  too_large
@@ -34,6 +35,8 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
+    "ServiceUnavailable",
+    "TwoFactorEnrolmentRequired",
     "Unauthorized",
     "UnsupportedMediaType",
 ]
@@ -53,6 +56,7 @@ class ErrorCode(enum.StrEnum):
     INTERNAL_ERROR = "internal_error"
     SCHEMA_OUTDATED = "schema_outdated"
     UNAVAILABLE = "unavailable"
+    TWO_FACTOR_ENROLMENT_REQUIRED = "two_factor_enrolment_required"
 
 
 class ApiError(Exception):
@@ -87,6 +91,14 @@ class Forbidden(ApiError):
     default_message = "You are not allowed to do that."
 
 
+class TwoFactorEnrolmentRequired(Forbidden):
+    """An enrol-only session (its role requires a second factor it hasn't set up yet)
+    asked for something other than signing out or setting one up."""
+
+    default_code = ErrorCode.TWO_FACTOR_ENROLMENT_REQUIRED
+    default_message = "Set up two-factor authentication to continue."
+
+
 class NotFound(ApiError):
     http_status = 404
     default_code = ErrorCode.NOT_FOUND
@@ -109,6 +121,14 @@ class UnsupportedMediaType(ApiError):
     http_status = 415
     default_code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
     default_message = "Unsupported content type."
+
+
+class ServiceUnavailable(ApiError):
+    """Something Redoubt depends on (say, the LDAP directory) can't answer right now."""
+
+    http_status = 503
+    default_code = ErrorCode.UNAVAILABLE
+    default_message = "A service Redoubt depends on is unavailable; try again shortly."
 
 
 class RateLimited(ApiError):

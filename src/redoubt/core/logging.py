@@ -16,7 +16,14 @@ from typing import Any
 
 import structlog
 
-__all__ = ["REDACTED", "configure_logging", "get_logger", "redact_event", "redact_text"]
+__all__ = [
+    "REDACTED",
+    "configure_logging",
+    "describe_error",
+    "get_logger",
+    "redact_event",
+    "redact_text",
+]
 
 REDACTED = "[REDACTED]"
 
@@ -103,8 +110,17 @@ def configure_logging(level: str = "info", *, json: bool = True) -> None:
     # aiosqlite logs every call with its SQL parameters at DEBUG: message texts, and a
     # password whenever someone types one into the username field. Never below INFO.
     logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
+    # httpx logs every request's full URL at INFO; outbound URLs carry webhook secrets
+    # (core/egress.py logs host and port itself).
+    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
     return logger
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` for a log field. redis-py's exception repr hides the message
+    ("network:ConnectionError"); the redaction processor still runs over the result."""
+    return f"{type(exc).__name__}: {exc}"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from redoubt.core.ids import IdGenerator
-from redoubt.core.logging import get_logger
+from redoubt.core.logging import describe_error, get_logger
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -161,7 +161,7 @@ class NodeLease:
             await self._release(keys=[self._key(node)], args=[self._token])
         except (RedisError, OSError) as exc:
             # The number frees itself after the ttl.
-            _log.warning("node_lease_release_failed", node=node, error=_describe(exc))
+            _log.warning("node_lease_release_failed", node=node, error=describe_error(exc))
 
     async def _keep(self) -> None:
         interval = self._ttl_ms / 3000
@@ -172,9 +172,4 @@ class NodeLease:
             except (RedisError, OSError, NodeLeaseError) as exc:
                 # Keep the current number and try again: while Redis is unreachable no
                 # other process can lease it either.
-                _log.warning("node_lease_refresh_failed", node=self.node, error=_describe(exc))
-
-
-def _describe(exc: BaseException) -> str:
-    # redis-py's exception repr hides the message ("network:ConnectionError").
-    return f"{type(exc).__name__}: {exc}"
+                _log.warning("node_lease_refresh_failed", node=self.node, error=describe_error(exc))

@@ -46,6 +46,10 @@ class RateLimiter(abc.ABC):
         """Count one hit against ``key``; say whether it is allowed."""
 
     @abc.abstractmethod
+    async def peek(self, key: str, rate: Rate) -> Decision:
+        """Whether a hit would be allowed now, without counting one."""
+
+    @abc.abstractmethod
     async def reset(self, key: str) -> None:
         """Forget ``key`` (for example after a successful login)."""
 
@@ -57,18 +61,27 @@ class MemoryRateLimiter(RateLimiter):
         self._tat: OrderedDict[str, float] = OrderedDict()
         self._max_keys = max_keys
 
+    def _check(self, key: str, rate: Rate, now: float) -> tuple[Decision, float]:
+        """The decision for a hit now, and the key's theoretical arrival time."""
+        tat = max(self._tat.get(key, now), now)
+        allow_at = tat + rate.interval - rate.period
+        return (Decision(True) if now >= allow_at else Decision(False, allow_at - now)), tat
+
     @override
     async def hit(self, key: str, rate: Rate) -> Decision:
         now = time.monotonic()
-        tat = max(self._tat.get(key, now), now)
-        allow_at = tat + rate.interval - rate.period
-        if now < allow_at:
-            return Decision(False, allow_at - now)
+        decision, tat = self._check(key, rate, now)
+        if not decision.allowed:
+            return decision
         self._tat[key] = tat + rate.interval
         self._tat.move_to_end(key)
         while len(self._tat) > self._max_keys:
             self._tat.popitem(last=False)
         return Decision(True)
+
+    @override
+    async def peek(self, key: str, rate: Rate) -> Decision:
+        return self._check(key, rate, time.monotonic())[0]
 
     @override
     async def reset(self, key: str) -> None:
@@ -79,6 +92,7 @@ _GCRA_LUA = """
 local key = KEYS[1]
 local interval = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
+local count = ARGV[3] == '1'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local tat = tonumber(redis.call('GET', key) or now)
@@ -87,9 +101,12 @@ local allow_at = tat + interval - period
 if now < allow_at then
   return tostring(allow_at - now)
 end
-redis.call('SET', key, tostring(tat + interval), 'PX', math.ceil(period * 1000) + 1000)
+if count then
+  redis.call('SET', key, tostring(tat + interval), 'PX', math.ceil(period * 1000) + 1000)
+end
 return '0'
 """
+"""GCRA in one script; ``ARGV[3]`` is ``1`` to count the hit, ``0`` only to peek."""
 
 
 class RedisRateLimiter(RateLimiter):
@@ -100,11 +117,20 @@ class RedisRateLimiter(RateLimiter):
         self._prefix = prefix
         self._script = redis.register_script(_GCRA_LUA)
 
-    @override
-    async def hit(self, key: str, rate: Rate) -> Decision:
-        raw = await self._script(keys=[self._prefix + key], args=[rate.interval, rate.period])
+    async def _run(self, key: str, rate: Rate, *, count: bool) -> Decision:
+        raw = await self._script(
+            keys=[self._prefix + key], args=[rate.interval, rate.period, 1 if count else 0]
+        )
         wait = float(raw.decode() if isinstance(raw, bytes) else raw)
         return Decision(True) if wait <= 0 else Decision(False, wait)
+
+    @override
+    async def hit(self, key: str, rate: Rate) -> Decision:
+        return await self._run(key, rate, count=True)
+
+    @override
+    async def peek(self, key: str, rate: Rate) -> Decision:
+        return await self._run(key, rate, count=False)
 
     @override
     async def reset(self, key: str) -> None:

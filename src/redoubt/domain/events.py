@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["EphemeralType", "EventType"]
+__all__ = ["BotEventType", "EphemeralType", "EventType"]
 
 
 class EventType(enum.StrEnum):
@@ -33,6 +33,17 @@ class EventType(enum.StrEnum):
     SESSION_ENDED = "session.ended"
     """data: {session_id: str | None (None: every session), reason}; only to the user.
     The user's event streams on those sessions are closed (4401)."""
+    BOT_CALLBACK_ANSWER = "bot.callback_answer"
+    """data: {callback_id, text: str | None, show_alert}; only to the user who clicked
+    the bot's button (the bot's answerCallbackQuery: a notice, nothing to refetch)."""
+
+
+class BotEventType(enum.StrEnum):
+    """Stored events for a bot user only, read by its getUpdates (never a client's)."""
+
+    CALLBACK_QUERY = "bot.callback_query"
+    """data: {callback_id, message_id, room_id, user_id, data}: a click on an inline
+    button of the bot's message."""
 
 
 class EphemeralType(enum.StrEnum):

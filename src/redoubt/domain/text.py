@@ -18,7 +18,11 @@ _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
 _ROOM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _SHORTCODE = re.compile(r"[a-z0-9_+-]{1,64}")
 _CODE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.S)
-_MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9._-]{1,31})(?![\w@])")
+# A mention ends before sentence punctuation ("thanks @bob." names bob), and doesn't start
+# inside a word, a path or an address ("x/@bob", "a+@bob", "bob@example.com").
+_MENTION = re.compile(
+    r"(?<![\w@./+])@([A-Za-z0-9](?:[A-Za-z0-9._-]{0,30}[A-Za-z0-9_-])?)(?![\w@]|\.\w)"
+)
 ROOM_MENTIONS = frozenset({"here", "all"})
 # Characters allowed in a Unicode emoji reaction besides symbols (So): ZWJ, variation
 # selectors and keycap combiners; skin-tone modifiers; tag characters (subdivision flags).

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from redoubt.core.errors import NotFound
 from redoubt.core.ids import format_id
+from redoubt.domain.bot_activity import activity_rules
+from redoubt.domain.botmarkup import inline_view, reply_view
+from redoubt.domain.enums import UserRole
 from redoubt.domain.permissions import RoomAction
-from redoubt.domain.views import FileView, MessageView, ReactionView
+from redoubt.domain.views import AttachmentView, FileView, MessageView, ReactionView
 from redoubt.queries.context import Context, Requester
 from redoubt.queries.rooms import RoomAccess, access_room_conn
 from redoubt.storage import files as file_store
@@ -23,6 +28,7 @@ __all__ = [
     "MessageAccess",
     "access_message",
     "access_message_conn",
+    "attachments_json",
     "build_message_view",
     "file_view",
     "get_history",
@@ -51,6 +57,20 @@ def file_view(record: FileRecord) -> FileView:
         size=record.size,
         created_at=record.created_at,
     )
+
+
+_ATTACHMENTS = TypeAdapter(list[AttachmentView])
+
+
+def attachments_json(attachments: Sequence[AttachmentView]) -> str | None:
+    """How a message's attachments are stored (None: there are none)."""
+    if not attachments:
+        return None
+    return _ATTACHMENTS.dump_json(list(attachments)).decode()
+
+
+def _stored_attachments(stored: str | None) -> list[AttachmentView]:
+    return _ATTACHMENTS.validate_json(stored) if stored else []
 
 
 def build_message_view(
@@ -82,6 +102,9 @@ def build_message_view(
             ReactionView(emoji=e, user_ids=[format_id(u) for u in users]) for e, users in reactions
         ],
         files=[file_view(f) for f in files],
+        attachments=_stored_attachments(m.attachments),
+        inline_keyboard=inline_view(m.inline_keyboard),
+        reply_keyboard=reply_view(m.reply_keyboard),
     )
 
 
@@ -145,6 +168,21 @@ async def get_message_view(ctx: Context, requester: Requester, message_id: int) 
         return await message_view(conn, access.message)
 
 
+def _note_bot_history(ctx: Context, requester: Requester) -> None:
+    """T7: count a page of history a bot read with its token; a burst puts it in
+    quarantine (written by the activity recorder, woken here)."""
+    if requester.grant is None or requester.user.role is not UserRole.BOT:
+        return
+    trip = ctx.bot_activity.note_history(
+        requester.id,
+        now=time.monotonic(),
+        wall=ctx.clock.now(),
+        rules=activity_rules(ctx.settings),
+    )
+    if trip is not None:
+        ctx.bot_activity_due.set()
+
+
 async def get_history(
     ctx: Context,
     requester: Requester,
@@ -158,6 +196,7 @@ async def get_history(
     """A page of a room's history by position; ``around`` centres the page on a position."""
     async with ctx.db.read("get_history") as conn:
         await access_room_conn(conn, requester, room_id, RoomAction.READ)
+        _note_bot_history(ctx, requester)
         if around is not None:
             older = await message_store.list_history(
                 conn, room_id, before=around + 1, limit=limit // 2 + 1
@@ -178,6 +217,7 @@ async def get_thread(
 ) -> list[MessageView]:
     async with ctx.db.read("get_thread") as conn:
         access = await access_message_conn(conn, requester, message_id)
+        _note_bot_history(ctx, requester)
         # A reply's id names its thread, as when posting (threads don't nest).
         root_id = access.message.thread_id or access.message.id
         records = await message_store.list_thread(conn, root_id, after=after, limit=limit)
@@ -219,12 +259,15 @@ async def search(
     search never widens what a user sees by default. Encrypted messages are never
     indexed.
     """
+    _note_bot_history(ctx, requester)
     async with ctx.db.read("search") as conn:
         if room_id is not None:
             await access_room_conn(conn, requester, room_id, RoomAction.READ)
             room_ids = [room_id]
         else:
             room_ids = await room_store.list_room_ids_of_user(conn, requester.id)
+            if requester.grant is not None:
+                room_ids = [r for r in room_ids if requester.grant.allows_room(r)]
         records = await message_store.search_messages(
             conn, query, room_ids, limit=limit, before_position=before_position
         )

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from redoubt.core.errors import ErrorCode, Forbidden, NotFound
 from redoubt.core.ids import format_id
-from redoubt.domain.enums import RoomKind
+from redoubt.domain.enums import RoomKind, UserRole
 from redoubt.domain.permissions import RoomAction, Verdict, decide
 from redoubt.domain.views import MembershipView, ReadStateView, RoomView
 from redoubt.queries.context import Context, Requester
@@ -22,6 +22,7 @@ from redoubt.storage import rooms as room_store
 from redoubt.storage.records import MembershipRecord, RoomRecord
 
 __all__ = [
+    "QUARANTINED_MESSAGE",
     "RoomAccess",
     "access_room",
     "access_room_conn",
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 
+QUARANTINED_MESSAGE = "bot is quarantined"
+
+
 @dataclass(frozen=True, slots=True)
 class RoomAccess:
     room: RoomRecord
@@ -43,6 +47,14 @@ class RoomAccess:
 
 def enforce(requester: Requester, access: RoomAccess, action: RoomAction) -> None:
     """Raise the error the matrix calls for, or return when allowed."""
+    if requester.grant is not None and not requester.grant.allows_room(access.room.id):
+        raise NotFound  # outside the token's room list: as if the room weren't there
+    if (
+        requester.grant is not None
+        and requester.grant.quarantined
+        and action is not RoomAction.READ
+    ):
+        raise Forbidden(QUARANTINED_MESSAGE)  # T7: a quarantined bot reads, never writes
     verdict = decide(
         requester.user.role,
         access.room.kind,
@@ -142,7 +154,9 @@ async def list_my_rooms(ctx: Context, requester: Requester) -> list[MembershipVi
     """The requester's rooms with their role and unread state, newest activity first."""
     async with ctx.db.read("list_my_rooms") as conn:
         memberships = {
-            m.room_id: m for m in await room_store.list_memberships_of_user(conn, requester.id)
+            m.room_id: m
+            for m in await room_store.list_memberships_of_user(conn, requester.id)
+            if requester.grant is None or requester.grant.allows_room(m.room_id)
         }
         rooms = await room_store.get_rooms_by_ids(conn, list(memberships))
         rooms.sort(key=lambda r: (-r.last_position, r.id))
@@ -173,3 +187,38 @@ async def list_room_members(
     async with ctx.db.read("list_room_members") as conn:
         await access_room_conn(conn, requester, room_id, RoomAction.READ)
         return await room_store.list_members(conn, room_id)
+
+
+async def list_directory(
+    ctx: Context, requester: Requester, *, query: str | None, limit: int, after_id: int = 0
+) -> list[RoomView]:
+    """Public channels the requester could join (joined or not), in id order.
+
+    Raises:
+        Forbidden: guests and bots, who can't see channels they aren't in.
+    """
+    if requester.user.role not in (UserRole.USER, UserRole.ADMIN):
+        raise Forbidden
+    async with ctx.db.read("list_directory") as conn:
+        rooms = await room_store.list_all_rooms(
+            conn, kinds=[RoomKind.CHANNEL], limit=limit, after_id=after_id, name_prefix=query
+        )
+        return await room_views(conn, rooms)
+
+
+async def list_rooms_for_admin(
+    ctx: Context, requester: Requester, *, limit: int, after_id: int = 0
+) -> list[RoomView]:
+    """Every channel, for the admin pages. Private groups and DMs stay visible only to
+    their members, admins included (the permission model's rule, not an oversight).
+
+    Raises:
+        Forbidden: not an admin.
+    """
+    if requester.user.role is not UserRole.ADMIN:
+        raise Forbidden
+    async with ctx.db.read("list_rooms_for_admin") as conn:
+        rooms = await room_store.list_all_rooms(
+            conn, kinds=[RoomKind.CHANNEL], limit=limit, after_id=after_id
+        )
+        return await room_views(conn, rooms)

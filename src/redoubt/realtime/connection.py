@@ -34,6 +34,7 @@ class Connection:
         "_writer",
         "max_queue",
         "pending",
+        "read_only",
         "room_ids",
         "session_id",
         "user_id",
@@ -51,6 +52,8 @@ class Connection:
         self.user_id = user_id
         self.session_id = session_id
         self.room_ids: set[int] = set()
+        self.read_only = False
+        """A quarantined bot's stream (T7): it receives events, its frames can't act."""
         self.pending: list[StoredEvent] | None = None
         """Events held while the connection catches up (None once live)."""
         self.max_queue = max_queue

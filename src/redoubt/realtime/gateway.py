@@ -14,7 +14,8 @@ Protocol (``GET /api/v1/events``):
 
 Ephemeral frames (``typing``, ``presence``) carry no ``seq``. Errors are
 ``{"type": "error", "code": "...", "message": "..."}``; fatal ones close the socket with
-a 4xxx code.
+a 4xxx code (4401 for a missing or dead session, 4403 for an enrol-only one: its role
+requires a second factor it hasn't set up yet).
 """
 
 from __future__ import annotations
@@ -26,22 +27,27 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from redoubt.core.errors import Unauthorized
+from redoubt.core.errors import ErrorCode, Unauthorized
 from redoubt.core.ids import format_id, parse_id
 from redoubt.core.logging import get_logger
 from redoubt.core.ratelimit import Rate, RateLimiter
+from redoubt.domain.bots import bot_id_of_token
 from redoubt.domain.events import EphemeralType
+from redoubt.domain.scopes import Scope
 from redoubt.queries.auth import authenticate
-from redoubt.queries.context import Context
+from redoubt.queries.bots import authenticate_bot
+from redoubt.queries.context import Context, Requester
 from redoubt.queries.events import events_for_user, room_ids_at
 from redoubt.realtime.bus import EphemeralEvent, EventBus
 from redoubt.realtime.connection import Connection
 from redoubt.realtime.dispatcher import Dispatcher, replay_filter
 from redoubt.realtime.presence import PresenceTracker
+from redoubt.storage.records import SessionRecord
 
 __all__ = [
     "CLOSE_BAD_HELLO",
     "CLOSE_BAD_POSITION",
+    "CLOSE_ENROL_ONLY",
     "CLOSE_RATE_LIMITED",
     "CLOSE_UNAUTHORIZED",
     "Gateway",
@@ -52,6 +58,7 @@ CLOSE_BAD_HELLO = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_POSITION = 4409
 CLOSE_RATE_LIMITED = 4429
+CLOSE_ENROL_ONLY = 4403
 CLOSE_POLICY = 1008
 _HELLO_TIMEOUT = 10.0
 _REPLAY_PAGE = 2_000
@@ -177,19 +184,31 @@ class Gateway:
         try:
             if token is None:
                 raise Unauthorized
-            requester, session = await authenticate(self._ctx, token, ip=ip)
+            requester, session = await self._authenticate(token, ip)
         except Unauthorized:
             await transport.send_text(_error("unauthorized", "Authentication required."))
             await transport.close(CLOSE_UNAUTHORIZED, "unauthorized")
             return
+        if session is not None and session.enrol_only:
+            # Its role requires a second factor it hasn't set up: it may enrol over the
+            # API and nothing else (a session only ever leaves this state, never enters).
+            await transport.send_text(
+                _error(
+                    ErrorCode.TWO_FACTOR_ENROLMENT_REQUIRED.value,
+                    "Set up two-factor authentication to continue.",
+                )
+            )
+            await transport.close(CLOSE_ENROL_ONLY, "two-factor enrolment required")
+            return
 
         conn = Connection(
             user_id=requester.id,
-            session_id=session.id,
+            session_id=session.id if session is not None else None,
             send_text=transport.send_text,
             close=transport.close,
             max_queue=self._ctx.settings.ws_send_queue,
         )
+        conn.read_only = requester.grant is not None and requester.grant.quarantined
         dispatcher = self._dispatcher
         current = dispatcher.begin_sync(conn)
         try:
@@ -197,7 +216,7 @@ class Gateway:
             # begin_sync would not be among the held events: check once more. Anything
             # later is held and closes the stream in go_live.
             try:
-                await authenticate(self._ctx, token, ip=ip)
+                await self._authenticate(token, ip)
             except Unauthorized:
                 await transport.send_text(_error("unauthorized", "Authentication required."))
                 await transport.close(CLOSE_UNAUTHORIZED, "unauthorized")
@@ -223,6 +242,17 @@ class Gateway:
         finally:
             dispatcher.remove(conn)
             await conn.stop()
+
+    async def _authenticate(self, token: str, ip: str) -> tuple[Requester, SessionRecord | None]:
+        """A session's token, or a bot's (``<bot id>:<secret>``, no session): a bot
+        needs the messages:read scope; its stream holds the rooms it is a member of,
+        which are only its allowed rooms and the DMs opened with it."""
+        if bot_id_of_token(token) is None:
+            return await authenticate(self._ctx, token, ip=ip)
+        requester, _bot = await authenticate_bot(self._ctx, token, ip=ip)
+        if requester.grant is None or not requester.grant.allows(Scope.MESSAGES_READ):
+            raise Unauthorized
+        return requester, None
 
     async def _replay(
         self, transport: Transport, conn: Connection, since: int, upto: int, joined: set[int]
@@ -275,7 +305,7 @@ class Gateway:
             conn.enqueue('{"type":"pong"}')
             return
         room_id = parse_id(frame.room_id)
-        if room_id is None or room_id not in conn.room_ids:
+        if room_id is None or room_id not in conn.room_ids or conn.read_only:
             conn.enqueue(_error("not_found", "Not found."))
             return
         payload = json.dumps(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 from typing_extensions import override
 
-from redoubt.core.logging import get_logger
+from redoubt.core.logging import describe_error, get_logger
 from redoubt.realtime.bus import EphemeralEvent, EventBus
 from redoubt.storage.database import StoredEvent
 
@@ -138,7 +138,7 @@ class RedisBus(EventBus):
             # the database; ephemeral events may be lost by design. Logged once per outage.
             if not self._publish_failing:
                 self._publish_failing = True
-                _log.warning("redis_bus_publish_failed", error=_describe(exc))
+                _log.warning("redis_bus_publish_failed", error=describe_error(exc))
             return
         if self._publish_failing:
             self._publish_failing = False
@@ -172,7 +172,9 @@ class RedisBus(EventBus):
                         pubsub = await self._subscribe()
                     except (RedisError, OSError, TimeoutError) as exc:
                         _log.warning(
-                            "redis_bus_reconnect_failed", error=_describe(exc), retry_in=backoff
+                            "redis_bus_reconnect_failed",
+                            error=describe_error(exc),
+                            retry_in=backoff,
                         )
                         backoff = await _pause(backoff, self._max_backoff)
                         continue
@@ -182,7 +184,7 @@ class RedisBus(EventBus):
                     await self._read(pubsub)
                 except (RedisError, OSError, TimeoutError) as exc:
                     # Missed events are fine: the dispatchers fill gaps from the database.
-                    _log.warning("redis_bus_disconnected", error=_describe(exc))
+                    _log.warning("redis_bus_disconnected", error=describe_error(exc))
                 await _close(pubsub)
                 pubsub = None
                 if time.monotonic() - connected_at > self._max_backoff:
@@ -218,7 +220,7 @@ class RedisBus(EventBus):
                 return
             message = _decode(decoded)
         except (ValueError, TypeError, IndexError, KeyError) as exc:
-            _log.warning("redis_bus_bad_message", error=_describe(exc))
+            _log.warning("redis_bus_bad_message", error=describe_error(exc))
             return
         try:
             if isinstance(message, EphemeralEvent):
@@ -273,8 +275,3 @@ def _event(row: Any) -> StoredEvent:
     if not isinstance(type_, str) or not isinstance(frame, str) or not isinstance(broadcast, bool):
         raise TypeError("malformed event")
     return StoredEvent(seq, type_, _opt_int(room_id), _opt_int(user_id), broadcast, frame)
-
-
-def _describe(exc: BaseException) -> str:
-    # redis-py's exception repr hides the message ("network:ConnectionError").
-    return f"{type(exc).__name__}: {exc}"

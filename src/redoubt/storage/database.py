@@ -31,7 +31,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from redoubt.core.logging import get_logger
 from redoubt.storage.schema import events, stream_position
 
-__all__ = ["Database", "EventSink", "StoredEvent", "Txn"]
+__all__ = ["Database", "EventSink", "StoredEvent", "Txn", "configure_sqlite"]
 
 _log = get_logger(__name__)
 
@@ -151,7 +151,7 @@ class Database:
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self._sink: EventSink | None = None
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            configure_sqlite(self.engine)
 
     def set_event_sink(self, sink: EventSink | None) -> None:
         self._sink = sink
@@ -227,18 +227,27 @@ class Database:
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL, foreign keys, and transactions we open ourselves (pysqlite's are broken)."""
+def configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, foreign keys, and transactions we open ourselves (pysqlite's are broken).
+
+    Migrations use it too, so a database is in WAL mode from its first statement:
+    switching a rollback-journal database to WAL needs an exclusive lock, and two
+    processes that open a fresh one at once (two CLI commands after ``db upgrade``)
+    would fail "database is locked" at once, without waiting on ``busy_timeout``.
+    """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         dbapi_conn.isolation_level = None  # pysqlite-specific: we issue BEGIN ourselves
         cursor = dbapi_conn.cursor()
         for pragma in (
+            # First: opening a WAL database whose -shm another process is rebuilding
+            # (the first opener after the last one closed) is busy for a moment, and
+            # every statement before this one would fail at once instead of waiting.
+            "PRAGMA busy_timeout=10000",
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=10000",
         ):
             cursor.execute(pragma)
         cursor.close()

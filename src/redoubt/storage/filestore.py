@@ -33,5 +33,13 @@ class LocalFileStore:
     def load(self, file_id: int) -> bytes:
         return self._path(file_id).read_bytes()
 
+    def head(self, file_id: int, size: int) -> bytes:
+        """The first ``size`` bytes (fewer for a shorter file; empty if it's gone)."""
+        try:
+            with self._path(file_id).open("rb") as fh:
+                return fh.read(size)
+        except FileNotFoundError:
+            return b""
+
     def delete(self, file_id: int) -> None:
         self._path(file_id).unlink(missing_ok=True)

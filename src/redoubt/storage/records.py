@@ -28,6 +28,12 @@ class UserRecord:
     password_hash: str | None
     is_active: bool
     created_at: dt.datetime
+    auth_source: str = "local"
+    """``local`` (password_hash) or ``ldap`` (checked by the directory, no local hash)."""
+    external_id: str | None = None
+    """The directory's immutable id, for ``ldap`` accounts."""
+    email: str | None = None
+    """Lower-cased; where password reset mail goes. Never shown to other users."""
 
     @override
     def __repr__(self) -> str:  # the hash stays out of reprs and tracebacks
@@ -43,6 +49,8 @@ class SessionRecord:
     expires_at: dt.datetime
     user_agent: str
     ip: str
+    enrol_only: bool = False
+    """May only set up a second factor (its role requires one it doesn't have yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,13 @@ class MessageRecord:
     deleted: bool
     pinned_at: dt.datetime | None
     pinned_by: int | None
+    attachments: str | None = None
+    """Webhook attachments as stored: a JSON list of validated attachment objects
+    (``domain.views.AttachmentView``), or None when there are none."""
+    inline_keyboard: str | None = None
+    """A bot's inline keyboard as stored (domain/botmarkup.py), callback_data included."""
+    reply_keyboard: str | None = None
+    """A bot's reply keyboard as stored: the JSON of a ``ReplyKeyboardView``."""
 
 
 @dataclass(frozen=True, slots=True)

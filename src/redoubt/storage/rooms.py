@@ -27,6 +27,7 @@ __all__ = [
     "insert_membership_txn",
     "insert_room_txn",
     "list_all_rooms",
+    "list_dm_room_ids_of_user",
     "list_member_ids",
     "list_member_ids_for_rooms",
     "list_members",
@@ -69,14 +70,19 @@ async def get_room_by_dm_key(conn: AsyncConnection, dm_key: str) -> RoomRecord |
 
 
 async def list_all_rooms(
-    conn: AsyncConnection, *, kinds: Sequence[RoomKind], limit: int, after_id: int = 0
+    conn: AsyncConnection,
+    *,
+    kinds: Sequence[RoomKind],
+    limit: int,
+    after_id: int = 0,
+    name_prefix: str | None = None,
 ) -> list[RoomRecord]:
-    rows = await conn.execute(
-        select(rooms)
-        .where(rooms.c.kind.in_([k.value for k in kinds]), rooms.c.id > after_id)
-        .order_by(rooms.c.id)
-        .limit(limit)
-    )
+    """Rooms of the given kinds in id order; ``name_prefix`` matches literally (``%`` and
+    ``_`` are escaped, not wildcards)."""
+    query = select(rooms).where(rooms.c.kind.in_([k.value for k in kinds]), rooms.c.id > after_id)
+    if name_prefix:
+        query = query.where(rooms.c.name.startswith(name_prefix.lower(), autoescape=True))
+    rows = await conn.execute(query.order_by(rooms.c.id).limit(limit))
     return [_room(r) for r in rows]
 
 
@@ -187,6 +193,16 @@ async def count_members(conn: AsyncConnection, room_ids: Sequence[int]) -> dict[
 async def list_memberships_of_user(conn: AsyncConnection, user_id: int) -> list[MembershipRecord]:
     rows = await conn.execute(select(memberships).where(memberships.c.user_id == user_id))
     return [_membership(r) for r in rows]
+
+
+async def list_dm_room_ids_of_user(conn: AsyncConnection, user_id: int) -> list[int]:
+    """The DMs the user is in."""
+    rows = await conn.execute(
+        select(memberships.c.room_id)
+        .join(rooms, rooms.c.id == memberships.c.room_id)
+        .where(memberships.c.user_id == user_id, rooms.c.kind == RoomKind.DM.value)
+    )
+    return [r[0] for r in rows]
 
 
 async def list_room_ids_of_user(conn: AsyncConnection, user_id: int) -> list[int]:

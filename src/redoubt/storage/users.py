@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, delete, insert, select, update
@@ -16,16 +16,21 @@ from redoubt.storage.records import SessionRecord, UserRecord
 from redoubt.storage.schema import sessions, users
 
 __all__ = [
+    "clear_enrol_only_txn",
     "delete_session_txn",
-    "delete_user_sessions_txn",
+    "delete_sessions_txn",
     "get_session_and_user",
     "get_session_by_token_hash",
+    "get_user_by_email",
+    "get_user_by_external_id",
     "get_user_by_id",
     "get_user_by_username",
     "get_users_by_ids",
     "get_users_by_usernames",
     "insert_session_txn",
     "insert_user_txn",
+    "list_active_admin_ids",
+    "list_user_sessions",
     "list_users",
     "touch_session_txn",
     "update_user_txn",
@@ -49,8 +54,19 @@ async def get_user_by_id(conn: AsyncConnection, user_id: int) -> UserRecord | No
     return _user(row) if row else None
 
 
+async def get_user_by_external_id(conn: AsyncConnection, external_id: str) -> UserRecord | None:
+    row = (await conn.execute(select(users).where(users.c.external_id == external_id))).first()
+    return _user(row) if row else None
+
+
 async def get_user_by_username(conn: AsyncConnection, username: str) -> UserRecord | None:
     row = (await conn.execute(select(users).where(users.c.username == username.lower()))).first()
+    return _user(row) if row else None
+
+
+async def get_user_by_email(conn: AsyncConnection, email: str) -> UserRecord | None:
+    """The account with this (already normalised) email address."""
+    row = (await conn.execute(select(users).where(users.c.email == email))).first()
     return _user(row) if row else None
 
 
@@ -66,6 +82,13 @@ async def get_users_by_usernames(conn: AsyncConnection, names: Sequence[str]) ->
         return []
     rows = await conn.execute(select(users).where(users.c.username.in_(list(names))))
     return [_user(r) for r in rows]
+
+
+async def list_active_admin_ids(conn: AsyncConnection) -> list[int]:
+    rows = await conn.execute(
+        select(users.c.id).where(users.c.role == UserRole.ADMIN.value, users.c.is_active)
+    )
+    return [row.id for row in rows]
 
 
 async def list_users(conn: AsyncConnection, *, limit: int, after_id: int = 0) -> list[UserRecord]:
@@ -125,10 +148,45 @@ async def touch_session_txn(conn: AsyncConnection, session_id: int, now: dt.date
     await conn.execute(update(sessions).where(sessions.c.id == session_id).values(last_seen_at=now))
 
 
+async def clear_enrol_only_txn(conn: AsyncConnection, session_id: int) -> None:
+    """The session may do everything its role allows from now on (a second factor was
+    set up with it)."""
+    await conn.execute(update(sessions).where(sessions.c.id == session_id).values(enrol_only=False))
+
+
 async def delete_session_txn(conn: AsyncConnection, session_id: int) -> None:
     await conn.execute(delete(sessions).where(sessions.c.id == session_id))
 
 
-async def delete_user_sessions_txn(conn: AsyncConnection, user_id: int) -> int:
-    result = await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
-    return int(result.rowcount)
+async def list_user_sessions(conn: AsyncConnection, user_id: int) -> list[SessionRecord]:
+    """A user's sessions, most recently used first."""
+    rows = await conn.execute(
+        select(sessions)
+        .where(sessions.c.user_id == user_id)
+        .order_by(sessions.c.last_seen_at.desc(), sessions.c.id.desc())
+    )
+    return [_session(r) for r in rows]
+
+
+async def delete_sessions_txn(
+    conn: AsyncConnection,
+    user_id: int,
+    *,
+    only: Collection[int] | None = None,
+    keep: int | None = None,
+) -> list[int]:
+    """End sessions of one user: those in ``only`` (every one when None), never ``keep``.
+
+    Returns the ids that ended, in order. One statement (DELETE ... RETURNING), so a
+    session inserted meanwhile can't slip between a read of the ids and their deletion;
+    ids of other users' sessions match nothing.
+    """
+    condition = sessions.c.user_id == user_id
+    if only is not None:
+        if not only:
+            return []
+        condition &= sessions.c.id.in_(list(only))
+    if keep is not None:
+        condition &= sessions.c.id != keep
+    result = await conn.execute(delete(sessions).where(condition).returning(sessions.c.id))
+    return sorted(int(row.id) for row in result)

@@ -13,15 +13,24 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Response, UploadFile
 
 from redoubt.actions.files import do_upload_file
-from redoubt.api.deps import Auth, Ctx, path_id
+from redoubt.api.deps import Auth, Ctx, path_id, scoped
 from redoubt.core.errors import PayloadTooLarge
+from redoubt.domain.scopes import Scope
 from redoubt.domain.views import FileView
 from redoubt.queries.files import access_file
+from redoubt.storage.records import FileRecord
+
+__all__ = ["attachment_response", "router"]
 
 router = APIRouter(tags=["files"])
 
 
-@router.post("/rooms/{room_id}/files", response_model=FileView, status_code=201)
+@router.post(
+    "/rooms/{room_id}/files",
+    openapi_extra=scoped(Scope.MESSAGES_WRITE),
+    response_model=FileView,
+    status_code=201,
+)
 async def upload(
     room_id: str,
     requester: Auth,
@@ -40,11 +49,18 @@ async def upload(
 
 @router.get(
     "/files/{file_id}",
+    openapi_extra=scoped(Scope.MESSAGES_READ),
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 async def download(file_id: str, requester: Auth, ctx: Ctx) -> Response:
     record, data = await access_file(ctx, requester, path_id(file_id))
+    return attachment_response(record, data)
+
+
+def attachment_response(record: FileRecord, data: bytes) -> Response:
+    """A download: always an attachment, never sniffed, sandboxed, never cached (also
+    the Bot API's file route)."""
     ascii_name = record.filename.encode("ascii", "replace").decode().replace('"', "_")
     return Response(
         content=data,

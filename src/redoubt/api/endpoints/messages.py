@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
+from redoubt.actions.botmarkup import do_click_button
 from redoubt.actions.messages import (
     do_add_reaction,
     do_delete_message,
@@ -16,10 +17,11 @@ from redoubt.actions.messages import (
     do_post_message,
     do_remove_reaction,
 )
-from redoubt.api.deps import Auth, Ctx, client_ip, path_id, rate_limit
-from redoubt.api.schemas import EditMessageBody, PostMessageBody
+from redoubt.api.deps import Auth, Ctx, client_ip, path_id, rate_limit, scoped
+from redoubt.api.schemas import ClickButtonBody, EditMessageBody, PostMessageBody
 from redoubt.core.errors import BadRequest
 from redoubt.core.ratelimit import Rate
+from redoubt.domain.scopes import Scope
 from redoubt.domain.views import MessageView
 from redoubt.queries.messages import (
     get_history,
@@ -35,7 +37,12 @@ Position = Annotated[int | None, Query(ge=0, le=2**62)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-@router.post("/rooms/{room_id}/messages", response_model=MessageView, status_code=201)
+@router.post(
+    "/rooms/{room_id}/messages",
+    openapi_extra=scoped(Scope.MESSAGES_WRITE),
+    response_model=MessageView,
+    status_code=201,
+)
 async def post_message(
     room_id: str, body: PostMessageBody, requester: Auth, ctx: Ctx, request: Request
 ) -> MessageView:
@@ -57,7 +64,11 @@ async def post_message(
     )
 
 
-@router.get("/rooms/{room_id}/messages", response_model=list[MessageView])
+@router.get(
+    "/rooms/{room_id}/messages",
+    openapi_extra=scoped(Scope.MESSAGES_READ),
+    response_model=list[MessageView],
+)
 async def history(
     *,
     room_id: str,
@@ -77,17 +88,25 @@ async def history(
     )
 
 
-@router.get("/rooms/{room_id}/pins", response_model=list[MessageView])
+@router.get(
+    "/rooms/{room_id}/pins",
+    openapi_extra=scoped(Scope.MESSAGES_READ),
+    response_model=list[MessageView],
+)
 async def pins(room_id: str, requester: Auth, ctx: Ctx, limit: Limit = 50) -> list[MessageView]:
     return await get_pinned(ctx, requester, path_id(room_id), limit=limit)
 
 
-@router.get("/messages/{message_id}", response_model=MessageView)
+@router.get(
+    "/messages/{message_id}", openapi_extra=scoped(Scope.MESSAGES_READ), response_model=MessageView
+)
 async def get_message(message_id: str, requester: Auth, ctx: Ctx) -> MessageView:
     return await get_message_view(ctx, requester, path_id(message_id))
 
 
-@router.patch("/messages/{message_id}", response_model=MessageView)
+@router.patch(
+    "/messages/{message_id}", openapi_extra=scoped(Scope.MESSAGES_WRITE), response_model=MessageView
+)
 async def edit_message(
     message_id: str, body: EditMessageBody, requester: Auth, ctx: Ctx
 ) -> MessageView:
@@ -95,13 +114,19 @@ async def edit_message(
     return await do_edit_message(ctx, path_id(message_id), text=body.text, acting_user=requester)
 
 
-@router.delete("/messages/{message_id}", response_model=MessageView)
+@router.delete(
+    "/messages/{message_id}", openapi_extra=scoped(Scope.MESSAGES_WRITE), response_model=MessageView
+)
 async def delete_message(message_id: str, requester: Auth, ctx: Ctx) -> MessageView:
     """Delete a message, leaving a tombstone (authors; moderators for anyone's)."""
     return await do_delete_message(ctx, path_id(message_id), acting_user=requester)
 
 
-@router.get("/messages/{message_id}/thread", response_model=list[MessageView])
+@router.get(
+    "/messages/{message_id}/thread",
+    openapi_extra=scoped(Scope.MESSAGES_READ),
+    response_model=list[MessageView],
+)
 async def thread(
     message_id: str, requester: Auth, ctx: Ctx, after: Position = None, limit: Limit = 50
 ) -> list[MessageView]:
@@ -114,27 +139,71 @@ class EditView(BaseModel):
     edited_at: dt.datetime
 
 
-@router.get("/messages/{message_id}/edits", response_model=list[EditView])
+@router.get(
+    "/messages/{message_id}/edits",
+    openapi_extra=scoped(Scope.MESSAGES_READ),
+    response_model=list[EditView],
+)
 async def edits(message_id: str, requester: Auth, ctx: Ctx) -> list[EditView]:
     rows = await get_message_edits(ctx, requester, path_id(message_id))
     return [EditView(editor_id=e, previous_text=t, edited_at=at) for e, t, at in rows]
 
 
-@router.put("/messages/{message_id}/reactions/{emoji}", response_model=MessageView)
+@router.put(
+    "/messages/{message_id}/reactions/{emoji}",
+    openapi_extra=scoped(Scope.MESSAGES_WRITE),
+    response_model=MessageView,
+)
 async def add_reaction(message_id: str, emoji: str, requester: Auth, ctx: Ctx) -> MessageView:
     return await do_add_reaction(ctx, path_id(message_id), emoji, acting_user=requester)
 
 
-@router.delete("/messages/{message_id}/reactions/{emoji}", response_model=MessageView)
+@router.delete(
+    "/messages/{message_id}/reactions/{emoji}",
+    openapi_extra=scoped(Scope.MESSAGES_WRITE),
+    response_model=MessageView,
+)
 async def remove_reaction(message_id: str, emoji: str, requester: Auth, ctx: Ctx) -> MessageView:
     return await do_remove_reaction(ctx, path_id(message_id), emoji, acting_user=requester)
 
 
-@router.put("/messages/{message_id}/pin", response_model=MessageView)
+@router.put(
+    "/messages/{message_id}/pin",
+    openapi_extra=scoped(Scope.MESSAGES_WRITE),
+    response_model=MessageView,
+)
 async def pin(message_id: str, requester: Auth, ctx: Ctx) -> MessageView:
     return await do_pin_message(ctx, path_id(message_id), pinned=True, acting_user=requester)
 
 
-@router.delete("/messages/{message_id}/pin", response_model=MessageView)
+@router.delete(
+    "/messages/{message_id}/pin",
+    openapi_extra=scoped(Scope.MESSAGES_WRITE),
+    response_model=MessageView,
+)
 async def unpin(message_id: str, requester: Auth, ctx: Ctx) -> MessageView:
     return await do_pin_message(ctx, path_id(message_id), pinned=False, acting_user=requester)
+
+
+class ButtonClicked(BaseModel):
+    callback_id: str
+    """The click's id; the bot's answer (``bot.callback_answer`` event) names it."""
+
+
+@router.post(
+    "/messages/{message_id}/buttons",
+    openapi_extra=scoped(Scope.MESSAGES_WRITE),
+    response_model=ButtonClicked,
+    status_code=202,
+)
+async def click_button(
+    message_id: str, body: ClickButtonBody, requester: Auth, ctx: Ctx, request: Request
+) -> ButtonClicked:
+    """Click a callback button of a bot's inline keyboard (by row and column): the bot
+    receives a ``callback_query`` update; its answer arrives as a ``bot.callback_answer``
+    event. Link buttons are opened by the client, not clicked here."""
+    await rate_limit(request, f"click:{requester.id}", Rate(ctx.settings.rate_post_per_10s, 10.0))
+    callback_id = await do_click_button(
+        ctx, path_id(message_id), row=body.row, column=body.column, acting_user=requester
+    )
+    return ButtonClicked(callback_id=callback_id)

@@ -6,14 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from redoubt.api.deps import Auth, Ctx, path_id
+from redoubt.api.deps import Auth, Ctx, path_id, scoped
+from redoubt.domain.scopes import Scope
 from redoubt.domain.views import MessageView
 from redoubt.queries.messages import search
 
 router = APIRouter(tags=["search"])
 
 
-@router.get("/search", response_model=list[MessageView])
+@router.get("/search", openapi_extra=scoped(Scope.MESSAGES_READ), response_model=list[MessageView])
 async def search_messages(
     *,
     requester: Auth,

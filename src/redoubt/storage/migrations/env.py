@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from redoubt.storage.database import configure_sqlite
 from redoubt.storage.schema import metadata
 
 config = context.config
@@ -29,6 +30,8 @@ async def _run_async() -> None:
     if url is None:
         raise SystemExit("no database URL configured")
     engine = create_async_engine(url, poolclass=pool.NullPool)
+    if engine.dialect.name == "sqlite":
+        configure_sqlite(engine)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

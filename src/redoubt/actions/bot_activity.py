@@ -1,0 +1,230 @@
+"""Bot activity monitoring and quarantine (T7).
+
+Every post a bot makes with its token passes :func:`judge_bot_post` inside the post
+pipeline (``actions.messages.post_message_txn``, which every posting path uses): a
+mass mention, a post to too many rooms within a minute or a flood far above the bot's
+own baseline is refused there, and the bot is quarantined. History pages a bot reads
+are counted by the query; a burst quarantines it too. A quarantined bot's token keeps
+working for reads and is refused for every write (``TokenGrant.quarantined``); its owner
+and every admin get a security notice, the audit log a ``bot.quarantined`` row, and
+only an admin can release it (``bot.released``).
+
+Counting is in memory (``ctx.bot_activity``, per process); :class:`BotActivityRecorder`
+writes the hourly counts every few seconds (the baselines) and applies quarantines at
+once when woken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from redoubt.actions._common import audit
+from redoubt.actions.notices import leave_notice_txn
+from redoubt.core.background import PeriodicFlush
+from redoubt.core.errors import Forbidden, NotFound
+from redoubt.core.logging import get_logger
+from redoubt.domain.bot_activity import ActivityCounts, Trip, activity_rules
+from redoubt.domain.enums import UserRole
+from redoubt.queries.context import Context, Requester
+from redoubt.queries.rooms import QUARANTINED_MESSAGE
+from redoubt.storage import bots as bot_store
+from redoubt.storage import rooms as room_store
+from redoubt.storage import users as user_store
+from redoubt.storage.bots import ActivityRow
+
+__all__ = [
+    "QUARANTINE_NOTICE",
+    "BotActivityRecorder",
+    "do_quarantine_bot",
+    "do_release_bot",
+    "judge_bot_post",
+]
+
+_log = get_logger(__name__)
+
+QUARANTINE_NOTICE = "bot_quarantined"
+_BASELINE_DAYS = 7
+
+
+def _is_bot_token(requester: Requester) -> bool:
+    return requester.grant is not None and requester.user.role is UserRole.BOT
+
+
+async def judge_bot_post(
+    ctx: Context,
+    conn: AsyncConnection,
+    acting_user: Requester,
+    room_id: int,
+    *,
+    mentioned_users: int,
+    mentions_room: bool,
+) -> None:
+    """Judge a post a bot is about to make (a no-op for anyone else).
+
+    Raises:
+        Forbidden: the post breaks a rule; it must not be made, and the bot is
+            quarantined (at once for this process, in the database moments later).
+    """
+    if not _is_bot_token(acting_user):
+        return
+    monitor = ctx.bot_activity
+    now = time.monotonic()
+    baseline = monitor.baseline(acting_user.id, now)
+    if baseline is None:
+        since = ctx.clock.now() - dt.timedelta(days=_BASELINE_DAYS)
+        baseline = await bot_store.peak_posts_per_minute(conn, acting_user.id, since)
+        monitor.set_baseline(acting_user.id, baseline, now)
+    members = 0
+    if mentions_room:
+        members = (await room_store.count_members(conn, [room_id])).get(room_id, 0)
+    trip = monitor.check_post(
+        acting_user.id,
+        room_id,
+        now=now,
+        wall=ctx.clock.now(),
+        mentioned_users=mentioned_users,
+        mentions_room=mentions_room,
+        room_members=members,
+        baseline=baseline,
+        rules=activity_rules(ctx.settings),
+    )
+    if trip is not None:
+        # The post's transaction rolls back with this error: the quarantine is written
+        # by the recorder, woken now; until then this process treats the bot as
+        # quarantined already (queries.bots.bot_grant).
+        monitor.pending.setdefault(acting_user.id, trip)
+        ctx.bot_activity_due.set()
+        raise Forbidden(QUARANTINED_MESSAGE)
+
+
+async def do_quarantine_bot(ctx: Context, bot_id: int, trip: Trip) -> bool:
+    """Quarantine a bot: its token stops working for writes. The owner and every
+    admin get a notice; the audit log gets ``bot.quarantined``.
+
+    Returns:
+        False when it was quarantined already (nothing is written then).
+    """
+    async with ctx.db.transaction("quarantine_bot") as txn:
+        conn = txn.conn
+        bot = await bot_store.get_bot(conn, bot_id)
+        if bot is None:
+            return False
+        reason = trip.describe()
+        if not await bot_store.set_quarantine_txn(conn, bot_id, txn.now, reason):
+            return False
+        account = await user_store.get_user_by_id(conn, bot_id)
+        details: dict[str, object] = {
+            "bot_id": str(bot_id),
+            "bot": account.username if account else "",
+            "owner_id": str(bot.owner_id),
+            "rule": trip.reason,
+            **trip.facts,
+        }
+        admins = await user_store.list_active_admin_ids(conn)
+        for user_id in sorted({bot.owner_id, *admins}):
+            await leave_notice_txn(ctx, txn, user_id, QUARANTINE_NOTICE, details)
+        await audit(
+            ctx,
+            txn,
+            "bot.quarantined",
+            acting_user=None,
+            target_type="bot",
+            target_id=bot_id,
+            details=details,
+        )
+    _log.warning("bot_quarantined", bot_id=bot_id, rule=trip.reason)
+    return True
+
+
+async def do_release_bot(ctx: Context, *, acting_user: Requester, bot_id: int) -> bool:
+    """Release a quarantined bot (admins only): its token works for writes again, and
+    its activity windows start afresh.
+
+    Returns:
+        False when it wasn't quarantined (nothing is written then).
+
+    Raises:
+        Forbidden: not an admin (or called with a token).
+        NotFound: no such (active) bot.
+    """
+    if acting_user.grant is not None or acting_user.user.role is not UserRole.ADMIN:
+        raise Forbidden("Only admins can release a bot.")
+    async with ctx.db.transaction("release_bot") as txn:
+        bot = await bot_store.get_bot(txn.conn, bot_id)
+        account = await user_store.get_user_by_id(txn.conn, bot_id)
+        if bot is None or account is None or not account.is_active:
+            raise NotFound("No such bot.")
+        if not await bot_store.set_quarantine_txn(txn.conn, bot_id, None, ""):
+            return False
+        await audit(
+            ctx,
+            txn,
+            "bot.released",
+            acting_user=acting_user,
+            target_type="bot",
+            target_id=bot_id,
+            details={"reason": bot.quarantine_reason},
+        )
+    ctx.bot_activity.forget(bot_id)
+    return True
+
+
+class BotActivityRecorder:
+    """Writes the per-bot hourly counts and applies pending quarantines; runs on the
+    same periodic flush as API token usage (``core.background.PeriodicFlush``)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._periodic = PeriodicFlush(
+            "bot_activity_flush",
+            interval=lambda: ctx.settings.bot_activity_flush_seconds,
+            flush=self.flush,
+            prune=self.prune,
+            wake=ctx.bot_activity_due,
+        )
+
+    def start(self) -> None:
+        self._periodic.start()
+
+    async def stop(self) -> None:
+        await self._periodic.stop()
+
+    async def flush(self) -> None:
+        monitor = self._ctx.bot_activity
+        for bot_id, trip in list(monitor.pending.items()):
+            await do_quarantine_bot(self._ctx, bot_id, trip)
+            if monitor.pending.get(bot_id) is trip:
+                del monitor.pending[bot_id]
+        counts = monitor.drain()
+        if not counts:
+            return
+        try:
+            async with self._ctx.db.transaction("bot_activity") as txn:
+                for bot_id, hours in counts.items():
+                    if await bot_store.get_bot(txn.conn, bot_id) is None:
+                        continue
+                    for hour, c in hours.items():
+                        await bot_store.add_activity_txn(txn.conn, bot_id, _row(hour, c))
+        except Exception:
+            monitor.put_back(counts)
+            raise
+
+    async def prune(self) -> int:
+        days = self._ctx.settings.bot_activity_retention_days
+        before = self._ctx.clock.now() - dt.timedelta(days=days)
+        async with self._ctx.db.transaction("prune_bot_activity") as txn:
+            return await bot_store.prune_activity_txn(txn.conn, before)
+
+
+def _row(hour: dt.datetime, c: ActivityCounts) -> ActivityRow:
+    return ActivityRow(
+        hour=hour,
+        posts=c.posts,
+        peak_posts_per_minute=c.peak_posts_per_minute,
+        peak_rooms_per_minute=c.peak_rooms_per_minute,
+        mentions=c.mentions,
+        history_pages=c.history_pages,
+    )

@@ -1,0 +1,128 @@
+"""Bot accounts (admin): create, list, rotate and revoke tokens, rooms, delete.
+
+Admin routes for signed-in sessions only (no token scope): an API token can never
+create a bot or see or change a bot's token, whatever its scopes.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from redoubt.actions.bot_activity import do_release_bot
+from redoubt.actions.bots import (
+    do_create_bot,
+    do_delete_bot,
+    do_revoke_bot_tokens,
+    do_rotate_bot_token,
+    do_set_bot_rooms,
+    do_set_bot_scopes,
+)
+from redoubt.api.deps import Admin, Ctx, path_id
+from redoubt.api.schemas import (
+    CreateBotBody,
+    RotateBotTokenBody,
+    SetBotRoomsBody,
+    SetBotScopesBody,
+)
+from redoubt.core.ids import parse_id
+from redoubt.domain.bots import BotView
+from redoubt.queries.bots import get_bot_view, list_bot_views
+
+router = APIRouter(tags=["bots"])
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class CreatedBot(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    bot: BotView
+    token: str = Field(repr=False)
+    """The bot's token, shown this once (``<bot id>:<secret>``, as Telegram clients
+    expect). The server keeps only its hash."""
+
+
+class NewBotToken(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    token: str = Field(repr=False)
+    """The bot's new token, shown this once."""
+
+
+def _ids(values: list[str]) -> list[int]:
+    return [parse_id(v) or 0 for v in values]
+
+
+@router.get("/admin/bots", response_model=list[BotView])
+async def list_bots(admin: Admin, ctx: Ctx) -> list[BotView]:
+    """Every bot account, with its owner, allowed rooms and token hint."""
+    return await list_bot_views(ctx)
+
+
+@router.post("/admin/bots", response_model=CreatedBot, status_code=201)
+async def create_bot(body: CreateBotBody, admin: Admin, ctx: Ctx, response: Response) -> CreatedBot:
+    """Create a bot account; its token is in this answer only."""
+    bot, _user, token = await do_create_bot(
+        ctx,
+        acting_user=admin,
+        username=body.username,
+        display_name=body.display_name,
+        description=body.description,
+        owner_id=parse_id(body.owner_id) or 0,
+        room_ids=_ids(body.room_ids),
+        networks=body.networks,
+        scopes=body.scopes,
+    )
+    response.headers.update(_NO_STORE)
+    return CreatedBot(bot=await get_bot_view(ctx, bot.user_id), token=token)
+
+
+@router.post("/admin/bots/{bot_id}/token", response_model=NewBotToken)
+async def rotate_bot_token(
+    bot_id: str, body: RotateBotTokenBody, admin: Admin, ctx: Ctx, response: Response
+) -> NewBotToken:
+    """Issue a new token; the current one keeps working for ``grace_hours`` more."""
+    token = await do_rotate_bot_token(
+        ctx, acting_user=admin, bot_id=path_id(bot_id), grace_hours=body.grace_hours
+    )
+    response.headers.update(_NO_STORE)
+    return NewBotToken(token=token)
+
+
+@router.delete("/admin/bots/{bot_id}/token", status_code=204)
+async def revoke_bot_tokens(bot_id: str, admin: Admin, ctx: Ctx) -> Response:
+    """Revoke every token of the bot at once (a new one: ``POST .../token``)."""
+    await do_revoke_bot_tokens(ctx, acting_user=admin, bot_id=path_id(bot_id))
+    return Response(status_code=204)
+
+
+@router.put("/admin/bots/{bot_id}/rooms", response_model=BotView)
+async def set_bot_rooms(bot_id: str, body: SetBotRoomsBody, admin: Admin, ctx: Ctx) -> BotView:
+    """Replace the rooms the bot may be added to; it leaves those no longer listed."""
+    bot = path_id(bot_id)
+    await do_set_bot_rooms(ctx, acting_user=admin, bot_id=bot, room_ids=_ids(body.room_ids))
+    return await get_bot_view(ctx, bot)
+
+
+@router.put("/admin/bots/{bot_id}/scopes", response_model=BotView)
+async def set_bot_scopes(bot_id: str, body: SetBotScopesBody, admin: Admin, ctx: Ctx) -> BotView:
+    """Replace what the bot's token may do on the native REST API (never ``admin``)."""
+    bot = path_id(bot_id)
+    await do_set_bot_scopes(ctx, acting_user=admin, bot_id=bot, scopes=list(body.scopes))
+    return await get_bot_view(ctx, bot)
+
+
+@router.post("/admin/bots/{bot_id}/release", response_model=BotView)
+async def release_bot(bot_id: str, admin: Admin, ctx: Ctx) -> BotView:
+    """Release a quarantined bot: its token works for writes again (audited)."""
+    bot = path_id(bot_id)
+    await do_release_bot(ctx, acting_user=admin, bot_id=bot)
+    return await get_bot_view(ctx, bot)
+
+
+@router.delete("/admin/bots/{bot_id}", status_code=204)
+async def delete_bot(bot_id: str, admin: Admin, ctx: Ctx) -> Response:
+    """Delete a bot: its account is deactivated and its tokens revoked."""
+    await do_delete_bot(ctx, acting_user=admin, bot_id=path_id(bot_id))
+    return Response(status_code=204)
