@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 from redis.asyncio import Redis
 
-from redoubt.realtime.presence import MemoryPresence, RedisPresence
+from redoubt.realtime.presence import MemoryPresence, PresenceBatcher, RedisPresence
 from tests.harness import EventClient, deployment, run_server
 
 
@@ -29,6 +30,42 @@ async def test_memory_presence_is_this_process() -> None:
     tracker = MemoryPresence(lambda: sorted(local))
     assert await tracker.apply({5: True, 6: False}) == {5: True, 6: False}
     assert await tracker.online_user_ids() == [3, 7]
+
+
+class _SlowTracker(MemoryPresence):
+    """Holds the first batch inside `apply` until released."""
+
+    def __init__(self) -> None:
+        super().__init__(list)
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def apply(self, changes: Mapping[int, bool]) -> dict[int, bool]:
+        self.entered.set()
+        await self.release.wait()
+        return dict(changes)
+
+
+async def test_a_change_made_while_a_batch_is_applied_is_announced() -> None:
+    tracker = _SlowTracker()
+    announced: list[dict[int, bool]] = []
+    both = asyncio.Event()
+
+    async def announce(changes: dict[int, bool]) -> None:
+        announced.append(changes)
+        if len(announced) == 2:
+            both.set()
+
+    batcher = PresenceBatcher(tracker, announce, delay=0.01)
+    try:
+        batcher.changed(1, True)
+        await asyncio.wait_for(tracker.entered.wait(), 5)
+        batcher.changed(2, True)  # the first batch is inside the tracker right now
+        tracker.release.set()
+        await asyncio.wait_for(both.wait(), 5)
+        assert announced == [{1: True}, {2: True}]
+    finally:
+        await batcher.stop()
 
 
 async def test_redis_presence_announces_only_deployment_wide_changes(redis: Redis) -> None:

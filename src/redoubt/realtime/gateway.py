@@ -21,7 +21,6 @@ requires a second factor it hasn't set up yet).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Annotated, Literal, Protocol
 
@@ -29,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 
 from redoubt.core.errors import ErrorCode, Unauthorized
 from redoubt.core.ids import format_id, parse_id
-from redoubt.core.logging import get_logger
 from redoubt.core.ratelimit import Rate, RateLimiter
 from redoubt.domain.bots import bot_id_of_token
 from redoubt.domain.events import EphemeralType
@@ -41,7 +39,7 @@ from redoubt.queries.events import events_for_user, room_ids_at
 from redoubt.realtime.bus import EphemeralEvent, EventBus
 from redoubt.realtime.connection import Connection
 from redoubt.realtime.dispatcher import Dispatcher, replay_filter
-from redoubt.realtime.presence import PresenceTracker
+from redoubt.realtime.presence import PresenceBatcher, PresenceTracker
 from redoubt.storage.records import SessionRecord
 
 __all__ = [
@@ -64,8 +62,6 @@ _HELLO_TIMEOUT = 10.0
 _REPLAY_PAGE = 2_000
 _MAX_BAD_FRAMES = 20
 _PRESENCE_BATCH_SECONDS = 0.25
-
-_log = get_logger(__name__)
 
 _Id = Annotated[str, StringConstraints(min_length=1, max_length=20)]
 
@@ -119,30 +115,12 @@ class Gateway:
         self._limiter = limiter
         self._frame_rate = Rate(ctx.settings.rate_ws_frames_per_second, 1.0)
         self._connect_rate = Rate(ctx.settings.rate_ws_connects_per_minute, 60.0)
-        self._tracker = presence
-        self._presence: dict[int, bool] = {}
-        """Presence changes not yet sent (last state wins)."""
-        self._presence_flush: asyncio.Task[None] | None = None
-        dispatcher.on_user_online = self._presence_changed
+        self._presence = PresenceBatcher(
+            presence, self._announce_presence, delay=_PRESENCE_BATCH_SECONDS
+        )
+        dispatcher.on_user_online = self._presence.changed
 
-    def _presence_changed(self, user_id: int, online: bool) -> None:
-        # Changes are batched: when every client reconnects at once (a restart), one
-        # frame per change to every client would be N² frames.
-        self._presence[user_id] = online
-        if self._presence_flush is None or self._presence_flush.done():
-            self._presence_flush = asyncio.create_task(self._flush_presence())
-
-    async def _flush_presence(self) -> None:
-        await asyncio.sleep(_PRESENCE_BATCH_SECONDS)
-        local, self._presence = self._presence, {}
-        try:
-            changes = await self._tracker.apply(local)
-        except Exception:
-            # Presence is a courtesy: never let it take the stream down.
-            _log.exception("presence_update_failed")
-            return
-        if not changes:
-            return
+    async def _announce_presence(self, changes: dict[int, bool]) -> None:
         frame = json.dumps(
             {
                 "type": EphemeralType.PRESENCE.value,
@@ -157,10 +135,7 @@ class Gateway:
         await self._bus.publish_ephemeral(EphemeralEvent(frame, None))
 
     async def stop(self) -> None:
-        if self._presence_flush is not None:
-            self._presence_flush.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._presence_flush
+        await self._presence.stop()
 
     async def serve(self, transport: Transport, *, cookie_token: str | None, ip: str) -> None:
         """Run one client session until it disconnects."""

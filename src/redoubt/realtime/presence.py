@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
@@ -25,7 +25,7 @@ from redoubt.core.logging import get_logger
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["MemoryPresence", "PresenceTracker", "RedisPresence"]
+__all__ = ["MemoryPresence", "PresenceBatcher", "PresenceTracker", "RedisPresence"]
 
 _log = get_logger(__name__)
 _NODES = 16  # node numbers are 4 bits (core/ids.py)
@@ -179,3 +179,49 @@ class RedisPresence(PresenceTracker):
         # (its set is written in batches, a moment after the change).
         members = await self._redis.sunion(self._other_keys())
         return sorted({int(m) for m in members} | set(self._local()))
+
+
+Announce = Callable[[dict[int, bool]], Awaitable[None]]
+
+
+class PresenceBatcher:
+    """Collects this process's changes and announces the deployment-wide ones in batches.
+
+    When every client reconnects at once (a restart), one frame per change to every
+    client would be N² frames; a batch every ``delay`` seconds is N. A change that
+    arrives while a batch is being applied goes into the next batch, never nowhere.
+    """
+
+    def __init__(self, tracker: PresenceTracker, announce: Announce, *, delay: float) -> None:
+        self._tracker = tracker
+        self._announce = announce
+        self._delay = delay
+        self._pending: dict[int, bool] = {}
+        """Changes not yet applied (last state wins)."""
+        self._task: asyncio.Task[None] | None = None
+
+    def changed(self, user_id: int, online: bool) -> None:
+        self._pending[user_id] = online
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="presence-batch")
+
+    async def _run(self) -> None:
+        # The task ends only when nothing is pending: `changed` starts a new one only
+        # once this one is done, so a change made during an await below is picked up
+        # by the next turn of this loop.
+        while self._pending:
+            await asyncio.sleep(self._delay)
+            batch, self._pending = self._pending, {}
+            try:
+                changes = await self._tracker.apply(batch)
+                if changes:
+                    await self._announce(changes)
+            except Exception:
+                # Presence is a courtesy: never let it take the stream down.
+                _log.exception("presence_update_failed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
