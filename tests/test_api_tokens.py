@@ -435,6 +435,8 @@ TOKEN_ROUTES = {
     ("DELETE", "/api/v1/messages/{message_id}"): "messages:write",
     ("PATCH", "/api/v1/messages/{message_id}"): "messages:write",
     ("POST", "/api/v1/messages/{message_id}/buttons"): "messages:write",
+    ("PUT", "/api/v1/messages/{message_id}/buttons"): "messages:write",
+    ("POST", "/api/v1/callbacks/{callback_id}/answer"): "messages:write",
     ("GET", "/api/v1/rooms/{room_id}/bot-commands"): "messages:read",
     ("DELETE", "/api/v1/messages/{message_id}/pin"): "messages:write",
     ("PUT", "/api/v1/messages/{message_id}/pin"): "messages:write",

@@ -1460,6 +1460,45 @@ async def _click_button(w: World) -> Req:
     )
 
 
+async def _bot_in_room_with_buttons(w: World, name: str) -> tuple[User, str]:
+    """A bot in the room and a message of its with one callback button (native API)."""
+    bot = await w.srv.create_bot(w.alice, w.name(name), w.room)
+    await w.srv.ok("POST", f"{API}/rooms/{w.room}/members", w.alice, json={"user_id": bot.id})
+    as_user = User(bot.id, bot.username, bot.token, "bot")
+    buttons = [[{"text": "Go", "callback_data": "go"}]]
+    sent = await w.srv.post(as_user, w.room, "pick", buttons=buttons)
+    return as_user, str(sent["id"])
+
+
+async def _set_buttons(w: World) -> Req:
+    bot, message = await _bot_in_room_with_buttons(w, "sbbot")
+
+    async def check(r: httpx.Response) -> None:
+        assert r.json()["inline_keyboard"] == [
+            [{"text": "Done", "kind": "url", "url": "https://x.test/"}]
+        ]
+
+    buttons = [[{"text": "Done", "url": "https://x.test/"}]]
+    return Req(
+        bot, f"{API}/messages/{message}/buttons", {"json": {"buttons": buttons}}, check=check
+    )
+
+
+async def _answer_callback(w: World) -> Req:
+    """The bot answers bob's click; bob gets the notice (a second answer is refused)."""
+    bot, message = await _bot_in_room_with_buttons(w, "acbot")
+    clicked = await w.srv.ok(
+        "POST", f"{API}/messages/{message}/buttons", w.bob, json={"row": 0, "column": 0}
+    )
+    path = f"{API}/callbacks/{clicked['callback_id']}/answer"
+
+    async def check(r: httpx.Response) -> None:
+        again = await send(w.srv, "POST", path, bot, json={})
+        assert again.status_code == 400
+
+    return Req(bot, path, {"json": {"text": "Going"}}, status=204, check=check)
+
+
 async def _bot_commands(w: World) -> Req:
     """The commands of the bots in the room, for the composer."""
     bot = await w.srv.create_bot(w.alice, w.name("cmdbot"), w.room)
@@ -1616,6 +1655,8 @@ ENDPOINTS: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/admin/bots/{bot_id}/release"): Entry(_release_bot, admin_only=True),
     ("DELETE", "/api/v1/admin/bots/{bot_id}"): Entry(_delete_bot, admin_only=True),
     ("POST", "/api/v1/messages/{message_id}/buttons"): Entry(_click_button, outsider=404),
+    ("PUT", "/api/v1/messages/{message_id}/buttons"): Entry(_set_buttons, outsider=404),
+    ("POST", "/api/v1/callbacks/{callback_id}/answer"): Entry(_answer_callback),
     ("GET", "/api/v1/rooms/{room_id}/bot-commands"): Entry(_bot_commands, outsider=404),
     # Public: authenticated by the signature (or the URL token), not by a session.
     ("POST", "/api/v1/hooks/{hook_id}"): Entry(_receive_incoming_hook, public=True),
@@ -1641,6 +1682,7 @@ def denial_path(w: World, template: str) -> str:
         "token_id": "1",
         "hook_id": "1",  # never issued; admin-only routes refuse before any lookup
         "bot_id": "1",  # never issued; admin-only routes refuse before any lookup
+        "callback_id": "never-issued",  # refused before any lookup
         "url_token": "x",  # the public hook routes are never aimed at by the denial loops
         # Room routes act on a member of the room; account routes on the target.
         "user_id": w.bob.id if template.startswith("/api/v1/rooms/") else w.target.id,

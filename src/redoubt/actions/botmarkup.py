@@ -16,16 +16,17 @@ import secrets
 from typing import Any
 
 from redoubt.actions.botapi import bot_markdown
-from redoubt.actions.messages import do_delete_message, edit_message_txn
+from redoubt.actions.messages import do_delete_message, edit_message_txn, own_message_txn
 from redoubt.core.errors import BadRequest, Forbidden, NotFound
 from redoubt.core.ids import format_id
-from redoubt.domain.botmarkup import Markup, button_at, inline_json
+from redoubt.domain.botmarkup import InlineButton, Markup, button_at, inline_json
 from redoubt.domain.enums import UserRole
 from redoubt.domain.events import BotEventType, EventType
 from redoubt.domain.permissions import RoomAction
+from redoubt.domain.views import MessageView
 from redoubt.queries.botapi import chat_room_id, message_of
 from redoubt.queries.context import Context, Requester
-from redoubt.queries.messages import access_message, access_message_conn
+from redoubt.queries.messages import access_message, access_message_conn, message_view
 from redoubt.storage import bot_callbacks as callback_store
 from redoubt.storage import rooms as room_store
 from redoubt.storage import users as user_store
@@ -37,6 +38,7 @@ __all__ = [
     "do_click_button",
     "do_delete_bot_message",
     "do_edit_bot_message",
+    "do_set_buttons",
 ]
 
 CALLBACK_TTL = dt.timedelta(minutes=15)
@@ -180,6 +182,33 @@ async def do_edit_bot_message(
             ctx, txn, message, text=new_text, editor_id=acting_user.id, inline_keyboard=keyboard
         )
     return await message_of(ctx, acting_user.id, view)
+
+
+async def do_set_buttons(
+    ctx: Context,
+    message_id: int,
+    *,
+    buttons: tuple[tuple[InlineButton, ...], ...] | None,
+    acting_user: Requester,
+) -> MessageView:
+    """Replace the inline keyboard of one of the bot's own messages (None removes it);
+    the native API's form of editMessageReplyMarkup. Setting the same keyboard again
+    changes nothing.
+
+    Raises:
+        NotFound: not visible, or deleted.
+        Forbidden: not a bot, not the bot's message, or it may no longer post there.
+    """
+    keyboard = inline_json(buttons)
+    async with ctx.db.transaction("bot_set_buttons") as txn:
+        message = await own_message_txn(txn, acting_user, message_id)
+        if acting_user.user.role is not UserRole.BOT:
+            raise Forbidden("Only bots can attach buttons.")
+        if keyboard == message.inline_keyboard:
+            return await message_view(txn.conn, message)
+        return await edit_message_txn(
+            ctx, txn, message, text=message.text, editor_id=acting_user.id, inline_keyboard=keyboard
+        )
 
 
 async def do_delete_bot_message(

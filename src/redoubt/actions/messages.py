@@ -14,6 +14,8 @@ from redoubt.actions.outgoing_hooks import enqueue_deliveries_txn
 from redoubt.core.checks import expect
 from redoubt.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from redoubt.core.ids import format_id
+from redoubt.domain.botmarkup import InlineButton, inline_json
+from redoubt.domain.enums import UserRole
 from redoubt.domain.events import EventType
 from redoubt.domain.outgoing_hooks import HookEvent
 from redoubt.domain.permissions import RoomAction
@@ -103,6 +105,7 @@ async def do_post_message(
     client_id: str | None,
     file_ids: Sequence[int],
     acting_user: Requester,
+    buttons: tuple[tuple[InlineButton, ...], ...] | None = None,
 ) -> MessageView:
     """Post a message; a repeated ``client_id`` returns the first message instead.
 
@@ -110,16 +113,20 @@ async def do_post_message(
         thread_id: Reply in the thread of this message (a reply's id means its thread).
         client_id: The client's idempotency key for this post.
         file_ids: Uploads of the acting user in this room, not yet attached.
+        buttons: An inline keyboard (checked by domain/botmarkup.py); bots only.
 
     Raises:
         NotFound: room or thread root not visible; files not the actor's uploads here.
-        Forbidden: not a member, or the room is archived.
+        Forbidden: not a member, or the room is archived; buttons from a person (a
+            person's message with buttons could pass for a bot's).
         BadRequest: empty or oversize text, too many files.
         Conflict: ``client_id`` was used for a message in another room.
     """
     _check_text(ctx, text, allow_empty=bool(file_ids))
     if len(file_ids) > MAX_FILES_PER_MESSAGE:
         raise BadRequest(f"At most {MAX_FILES_PER_MESSAGE} files per message.")
+    if buttons and acting_user.user.role is not UserRole.BOT:
+        raise Forbidden("Only bots can attach buttons.")
     async with ctx.db.transaction("post_message") as txn:
         return await post_message_txn(
             ctx,
@@ -130,6 +137,7 @@ async def do_post_message(
             client_id=client_id,
             file_ids=file_ids,
             acting_user=acting_user,
+            inline_keyboard=inline_json(buttons),
         )
 
 
@@ -249,16 +257,26 @@ async def do_edit_message(
         Forbidden: not the author, no longer a member, or the room is archived.
     """
     async with ctx.db.transaction("edit_message") as txn:
-        access = await access_message_conn(txn.conn, acting_user, message_id, RoomAction.POST)
-        message = access.message
-        if message.deleted:
-            raise NotFound
-        if message.author_id != acting_user.id:
-            raise Forbidden("Only the author can edit a message.")
+        message = await own_message_txn(txn, acting_user, message_id)
         _check_text(ctx, text, allow_empty=False)
         if text == message.text:
             return await message_view(txn.conn, message)
         return await edit_message_txn(ctx, txn, message, text=text, editor_id=acting_user.id)
+
+
+async def own_message_txn(txn: Txn, acting_user: Requester, message_id: int) -> MessageRecord:
+    """A message the actor wrote and may still change (a member, the room not archived).
+
+    Raises:
+        NotFound: not visible, or deleted.
+        Forbidden: not the author, no longer a member, or the room is archived.
+    """
+    access = await access_message_conn(txn.conn, acting_user, message_id, RoomAction.POST)
+    if access.message.deleted:
+        raise NotFound
+    if access.message.author_id != acting_user.id:
+        raise Forbidden("Only the author can edit a message.")
+    return access.message
 
 
 async def edit_message_txn(

@@ -169,11 +169,37 @@ class OpenDmBody(_Body):
     user_ids: Annotated[list[IdStr], Field(min_length=1, max_length=8)]
 
 
+class ButtonBody(_Body):
+    """An inline button under a bot's message: exactly one of ``callback_data`` (1-64
+    bytes, never shown to people; a click sends it to the bot) or ``url`` (http/https)."""
+
+    text: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    callback_data: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+
+
+Buttons = Annotated[list[Annotated[list[ButtonBody], Field(max_length=12)]], Field(max_length=100)]
+"""Rows of inline buttons (at most 100 in all)."""
+
+
 class PostMessageBody(_Body):
     text: Annotated[str, StringConstraints(max_length=20_000)]
     thread_id: IdStr | None = None
     client_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     file_ids: Annotated[list[IdStr], Field(max_length=10)] = []
+    buttons: Buttons | None = None
+    """Bots only: an inline keyboard under the message."""
+
+
+class SetButtonsBody(_Body):
+    buttons: Buttons
+    """The new keyboard of the bot's message; ``[]`` removes it."""
+
+
+class AnswerCallbackBody(_Body):
+    text: Annotated[str, StringConstraints(max_length=200)] | None = None
+    """A short notice shown to the person who clicked."""
+    show_alert: bool = False
 
 
 class EditMessageBody(_Body):

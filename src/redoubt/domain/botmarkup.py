@@ -34,6 +34,7 @@ __all__ = [
     "inline_json",
     "inline_telegram",
     "inline_view",
+    "parse_inline_keyboard",
     "parse_reply_markup",
     "reply_json",
     "reply_view",
@@ -184,6 +185,17 @@ def _reply_button(value: Any) -> str:
     return _label(value.get("text"))
 
 
+def parse_inline_keyboard(value: Any) -> tuple[tuple[InlineButton, ...], ...]:
+    """Rows of inline buttons (Telegram's ``inline_keyboard``, also the native API's
+    ``buttons``): callback buttons and http(s) links only.
+
+    Raises:
+        MarkupError: a button or URL we refuse, or too many buttons.
+    """
+    rows = _rows(value, "inline keyboard")
+    return tuple(tuple(_inline_button(b) for b in row) for row in rows)
+
+
 def parse_reply_markup(value: Any) -> Markup:
     """A ``reply_markup`` object (already decoded from JSON) as stored markup.
 
@@ -195,8 +207,7 @@ def parse_reply_markup(value: Any) -> Markup:
     if not isinstance(value, Mapping):
         raise MarkupError("can't parse reply keyboard markup JSON object")
     if "inline_keyboard" in value:
-        rows = _rows(value["inline_keyboard"], "inline keyboard")
-        return Markup(inline=tuple(tuple(_inline_button(b) for b in row) for row in rows))
+        return Markup(inline=parse_inline_keyboard(value["inline_keyboard"]))
     if "keyboard" in value:
         rows = _rows(value["keyboard"], "keyboard")
         return Markup(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
-from redoubt.actions.botmarkup import do_click_button
+from redoubt.actions.botmarkup import do_answer_callback, do_click_button, do_set_buttons
 from redoubt.actions.messages import (
     do_add_reaction,
     do_delete_message,
@@ -18,9 +18,17 @@ from redoubt.actions.messages import (
     do_remove_reaction,
 )
 from redoubt.api.deps import Auth, Ctx, client_ip, path_id, rate_limit, scoped
-from redoubt.api.schemas import ClickButtonBody, EditMessageBody, PostMessageBody
+from redoubt.api.schemas import (
+    AnswerCallbackBody,
+    ButtonBody,
+    ClickButtonBody,
+    EditMessageBody,
+    PostMessageBody,
+    SetButtonsBody,
+)
 from redoubt.core.errors import BadRequest
 from redoubt.core.ratelimit import Rate
+from redoubt.domain.botmarkup import InlineButton, MarkupError, parse_inline_keyboard
 from redoubt.domain.scopes import Scope
 from redoubt.domain.views import MessageView
 from redoubt.queries.messages import (
@@ -61,7 +69,20 @@ async def post_message(
         client_id=body.client_id,
         file_ids=[path_id(f) for f in body.file_ids],
         acting_user=requester,
+        buttons=_keyboard(body.buttons) if body.buttons is not None else None,
     )
+
+
+def _keyboard(rows: list[list[ButtonBody]]) -> tuple[tuple[InlineButton, ...], ...] | None:
+    """The native ``buttons`` as checked markup (None for no rows)."""
+    if not any(rows):
+        return None
+    try:
+        return parse_inline_keyboard(
+            [[b.model_dump(exclude_none=True) for b in row] for row in rows]
+        )
+    except MarkupError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 @router.get(
@@ -207,3 +228,41 @@ async def click_button(
         ctx, path_id(message_id), row=body.row, column=body.column, acting_user=requester
     )
     return ButtonClicked(callback_id=callback_id)
+
+
+@router.put(
+    "/messages/{message_id}/buttons",
+    openapi_extra=scoped(Scope.MESSAGES_WRITE),
+    response_model=MessageView,
+)
+async def set_buttons(
+    message_id: str, body: SetButtonsBody, requester: Auth, ctx: Ctx
+) -> MessageView:
+    """Bots: replace the inline keyboard of one of their own messages (``[]`` removes
+    it). Setting the same keyboard again changes nothing."""
+    return await do_set_buttons(
+        ctx, path_id(message_id), buttons=_keyboard(body.buttons), acting_user=requester
+    )
+
+
+@router.post(
+    "/callbacks/{callback_id}/answer",
+    openapi_extra=scoped(Scope.MESSAGES_WRITE),
+    status_code=204,
+)
+async def answer_callback(
+    callback_id: Annotated[str, Path(min_length=1, max_length=64)],
+    body: AnswerCallbackBody,
+    requester: Auth,
+    ctx: Ctx,
+) -> None:
+    """Bots: answer a click on one of their buttons (the ``callback_id`` of its
+    ``bot.callback_query`` event), at most once, within 15 minutes. The person who
+    clicked gets the text as a notice (a ``bot.callback_answer`` event)."""
+    await do_answer_callback(
+        ctx,
+        callback_id=callback_id,
+        text=body.text,
+        show_alert=body.show_alert,
+        acting_user=requester,
+    )
