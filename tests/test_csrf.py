@@ -94,7 +94,10 @@ async def test_no_login_csrf_in_cookie_mode(server: Server) -> None:
 async def test_login_timing_doesnt_tell_accounts_apart(tmp_path: Path) -> None:
     """Unknown user, wrong password and deactivated account cost the same Argon2id
     verification (a dummy hash when there is no account). Run at a cost where a
-    skipped hash would stand out (tens of milliseconds) and compare medians."""
+    skipped hash would stand out and compare medians: the hash is tens of milliseconds
+    and the rest of a login about one, so a case that skipped it would be ten times
+    faster or more. The bound (3×) leaves room for a loaded machine's noise, which is
+    what a tighter bound measured instead (it failed on a busy CI runner)."""
     data = tmp_path / "data"
     await asyncio.to_thread(sqlite_database, data)
     settings = test_settings(data, argon2_time_cost=2, argon2_memory_kib=32 * 1024)
@@ -140,4 +143,4 @@ async def test_login_timing_doesnt_tell_accounts_apart(tmp_path: Path) -> None:
             medians = {name: statistics.median(v) for name, v in samples.items()}
         assert len(bodies) == 1, bodies  # the same answer in every case
         fastest, slowest = min(medians.values()), max(medians.values())
-        assert slowest / fastest < 1.6, medians
+        assert slowest / fastest < 3.0, medians
