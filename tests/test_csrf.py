@@ -96,7 +96,7 @@ async def test_login_timing_doesnt_tell_accounts_apart(tmp_path: Path) -> None:
     verification (a dummy hash when there is no account). Run at a cost where a
     skipped hash would stand out and compare medians: the hash is tens of milliseconds
     and the rest of a login about one, so a case that skipped it would be ten times
-    faster or more. The bound (3×) leaves room for a loaded machine's noise, which is
+    faster or more. The bound (3x) leaves room for a loaded machine's noise, which is
     what a tighter bound measured instead (it failed on a busy CI runner)."""
     data = tmp_path / "data"
     await asyncio.to_thread(sqlite_database, data)
