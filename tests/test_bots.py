@@ -521,3 +521,26 @@ async def test_cli_create_bot_and_list_bots(
 def test_bot_dataclass_keeps_the_token_out_of_reprs() -> None:
     bot = Bot(id="1", username="b", token="1:" + "A" * 43)
     assert "AAAA" not in repr(bot)
+
+
+async def test_revoking_a_bots_tokens_closes_its_open_event_streams(server: Server) -> None:
+    """T1/T7: a stream authenticates once, at its hello; one opened with a token that is
+    then revoked (or rotated without grace) is closed with 4401, not left reading. A
+    rotation with a grace period leaves it open: the old token still works."""
+    srv = server
+    admin = await srv.create_user("root", role=UserRole.ADMIN)
+    alice = await srv.create_user("alice")
+    bot = await srv.create_bot(alice, "streambot")
+    as_user = User(bot.id, bot.username, bot.token, "bot")
+    async with srv.events(as_user) as stream:
+        await srv.ok("POST", f"{BOTS}/{bot.id}/token", admin, json={"grace_hours": 1})
+        frames = await stream.drain(quiet=0.5)  # still open: presence at most
+        assert {f["type"] for f in frames} <= {"presence"}, frames
+        assert (await srv.request("DELETE", f"{BOTS}/{bot.id}/token", admin)).status_code == 204
+        assert await stream.close_code() == 4401
+    fresh = (await srv.ok("POST", f"{BOTS}/{bot.id}/token", admin, json={"grace_hours": 0}))[
+        "token"
+    ]
+    async with srv.events(User(bot.id, bot.username, fresh, "bot")) as stream:
+        await srv.ok("POST", f"{BOTS}/{bot.id}/token", admin, json={"grace_hours": 0})
+        assert await stream.close_code() == 4401

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from redoubt.actions._common import audit
+from redoubt.actions._common import audit, payload
 from redoubt.actions.rooms import remove_member_txn
 from redoubt.core.errors import BadRequest, Conflict, ErrorCode, Forbidden, NotFound
 from redoubt.core.tokens import hash_token
@@ -280,6 +280,8 @@ async def do_rotate_bot_token(
                     txn.conn, record.id, replaced_by=new.id, expires_at=end
                 )
                 superseded.append(str(record.id))
+        if grace_hours == 0 and superseded:
+            await _close_streams_txn(txn, bot_id, reason="token_rotated")
         await audit(
             ctx,
             txn,
@@ -306,6 +308,7 @@ async def do_revoke_bot_tokens(ctx: Context, *, acting_user: Requester | None, b
     async with ctx.db.transaction("revoke_bot_tokens") as txn:
         await _load_bot(txn.conn, bot_id)
         revoked = await _revoke_all(txn, bot_id)
+        await _close_streams_txn(txn, bot_id, reason="token_revoked")
         await audit(
             ctx,
             txn,
@@ -316,6 +319,14 @@ async def do_revoke_bot_tokens(ctx: Context, *, acting_user: Requester | None, b
             details={"token_ids": revoked},
         )
     return len(revoked)
+
+
+async def _close_streams_txn(txn: Txn, bot_id: int, *, reason: str) -> None:
+    """Close the bot's open event streams (4401): a stream is authenticated once, at
+    its hello, so without this one opened with a revoked token would go on reading."""
+    await txn.append_event(
+        EventType.SESSION_ENDED, payload(session_id=None, reason=reason), user_id=bot_id
+    )
 
 
 async def _revoke_all(txn: Txn, bot_id: int) -> list[str]:
