@@ -39,14 +39,14 @@ done
 psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1" >/dev/null
 
 echo "==> ruff"
-uv run ruff check src tests bench
-uv run ruff format --check src tests bench
+uv run ruff check src tests bench packages
+uv run ruff format --check src tests bench packages
 echo "==> mypy --strict"
 uv run mypy
 echo "==> import-linter (layer contracts)"
 uv run lint-imports
 echo "==> bandit"
-uv run bandit -q -c pyproject.toml -r src
+uv run bandit -q -c pyproject.toml -r src packages/redoubt-bot/src
 echo "==> pip-audit"
 audit_out="$(uv run pip-audit --progress-spinner off 2>&1)" || { echo "$audit_out"; exit 1; }
 if grep -q "could not be audited" <<<"$audit_out" && ! grep -qv -e "could not be audited" -e "^Name" -e "^---" -e "No known vulnerabilities" <<<"$audit_out"; then
