@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from redoubt.actions.api_tokens import TokenUsage
 from redoubt.actions.bot_activity import BotActivityRecorder
+from redoubt.actions.bot_webhooks import BotWebhookWorker
 from redoubt.actions.webhook_delivery import DeliveryWorker
 from redoubt.core.clock import Clock, SystemClock
 from redoubt.core.egress import Egress, EgressPolicy
@@ -177,6 +178,13 @@ class Container:
         return DeliveryWorker(self.context)
 
     @functools.cached_property
+    def bot_webhook_worker(self) -> BotWebhookWorker:
+        """Delivers bot updates to bot webhooks (every process runs one; a lease per
+        bot keeps one process per bot at a time)."""
+        dispatcher = self.dispatcher
+        return BotWebhookWorker(self.context, lambda: dispatcher.last_seq)
+
+    @functools.cached_property
     def token_usage(self) -> TokenUsage:
         """Per-token request counts and usage alerts, flushed every few seconds."""
         return TokenUsage(self.context)
@@ -219,6 +227,7 @@ class Container:
         self.token_usage.start()
         self.bot_activity.start()
         self.delivery_worker.start()
+        self.bot_webhook_worker.start()
         _ = self.gateway
 
     async def stop(self) -> None:
@@ -226,6 +235,7 @@ class Container:
         # database, which closes below.
         await self.context.background.close()
         await self.delivery_worker.stop()  # it writes results: before the database closes
+        await self.bot_webhook_worker.stop()  # the same
         await self.token_usage.stop()
         await self.bot_activity.stop()
         await self.gateway.stop()

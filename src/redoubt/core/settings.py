@@ -219,6 +219,16 @@ class Settings(BaseModel):
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     """How often a delivery worker looks for due deliveries (it is also woken at once
     by deliveries this process enqueues)."""
+    bot_webhook_retry_base_seconds: float = Field(default=1.0, gt=0)
+    """A bot webhook's first retry delay after a failed delivery; doubles per failure
+    (with jitter) up to the maximum. Bot webhooks are retried until they work or the
+    bot deletes the webhook (getWebhookInfo shows the last error)."""
+    bot_webhook_retry_max_seconds: float = Field(default=60.0, gt=0)
+    bot_webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    """How often the bot-webhook worker looks at every webhook even when no new event
+    arrived (retries that came due, webhooks set through another process)."""
+    bot_webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+    """Bots whose updates one process delivers side by side (each bot's in order)."""
     egress_allowed_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
         default_factory=lambda: [80, 443]
     )

@@ -44,6 +44,7 @@ from redoubt.queries.context import Context, Requester
 from redoubt.queries.events import events_for_user, room_ids_at
 from redoubt.queries.messages import message_view
 from redoubt.queries.rooms import access_room_conn
+from redoubt.storage import bot_webhooks as webhook_store
 from redoubt.storage import bots as bot_store
 from redoubt.storage import events as event_store
 from redoubt.storage import messages as message_store
@@ -55,21 +56,32 @@ from redoubt.storage.records import RoomRecord, UserRecord
 
 __all__ = [
     "MAX_POLL_SECONDS",
+    "WEBHOOK_CONFLICT",
     "bot_me",
     "chat_room_id",
+    "count_pending_updates",
     "get_chat",
     "get_chat_member",
     "get_commands",
+    "has_webhook",
     "member_room_id",
     "message_of",
     "poll_updates",
     "read_updates",
     "room_bot_commands",
+    "update_kind",
+    "webhook_info",
 ]
 
 MAX_POLL_SECONDS = 50
 _EVENT_BATCH = 500
 _WAKE_SECONDS = 0.1
+WEBHOOK_CONFLICT = (
+    "can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+_MAX_PENDING_SCAN = 20 * _EVENT_BATCH
+"""getWebhookInfo counts pending updates among at most this many events."""
 _CONFLICT = (
     "terminated by other getUpdates request; make sure that only one bot instance is running"
 )
@@ -432,4 +444,59 @@ async def room_bot_commands(
                 )
                 for item in commands
             )
+    return out
+
+
+# --- webhooks ---------------------------------------------------------------------------
+
+
+def update_kind(update: dict[str, Any]) -> str:
+    """An ``Update``'s kind: ``message``, ``edited_message``, ``callback_query``."""
+    return next((key for key in update if key != "update_id"), "")
+
+
+async def has_webhook(ctx: Context, bot_id: int) -> bool:
+    async with ctx.db.read("botapi_has_webhook") as conn:
+        return await webhook_store.get_webhook(conn, bot_id) is not None
+
+
+async def count_pending_updates(ctx: Context, bot_id: int, *, after: int, upto: int) -> int:
+    """How many updates with ``after < update_id <= upto`` there are (the kinds
+    getUpdates returns; counted among at most :data:`_MAX_PENDING_SCAN` events)."""
+    count = 0
+    scanned = after if after > 0 else await _first_useful_position(ctx, bot_id, upto)
+    budget = _MAX_PENDING_SCAN
+    while scanned < upto and budget > 0:
+        rooms, changed = await room_ids_at(ctx, bot_id, scanned)
+        batch = await events_for_user(
+            ctx, bot_id, rooms | changed, after=scanned, upto=upto, limit=_EVENT_BATCH
+        )
+        for event in batch:
+            if _wanted(event, rooms, bot_id) is not None:
+                count += 1
+            scanned = event.seq
+        budget -= _EVENT_BATCH
+        if len(batch) < _EVENT_BATCH:
+            break
+    return count
+
+
+async def webhook_info(ctx: Context, bot_id: int, *, offset: int, upto: int) -> dict[str, Any]:
+    """getWebhookInfo's ``WebhookInfo``: never the secret, never a response body."""
+    async with ctx.db.read("botapi_webhook_info") as conn:
+        record = await webhook_store.get_webhook(conn, bot_id)
+    pending = await count_pending_updates(ctx, bot_id, after=max(offset - 1, 0), upto=upto)
+    if record is None:
+        return {"url": "", "has_custom_certificate": False, "pending_update_count": pending}
+    out: dict[str, Any] = {
+        "url": record.url,
+        "has_custom_certificate": False,
+        "pending_update_count": pending,
+        "max_connections": record.max_connections,
+    }
+    if record.last_error_at is not None and record.last_error:
+        out["last_error_date"] = int(record.last_error_at.timestamp())
+        out["last_error_message"] = record.last_error
+    if record.allowed_updates is not None:
+        out["allowed_updates"] = list(record.allowed_updates)
     return out

@@ -36,6 +36,7 @@ __all__ = [
     "audit_log",
     "bot_activity",
     "bot_callbacks",
+    "bot_webhooks",
     "bots",
     "events",
     "files",
@@ -515,6 +516,30 @@ bot_activity = Table(
     Column("peak_rooms_per_minute", Integer, nullable=False, default=0),
     Column("mentions", Integer, nullable=False, default=0),
     Column("history_pages", Integer, nullable=False, default=0),
+)
+
+# A bot's webhook (setWebhook): its updates are POSTed to ``url`` instead of being
+# fetched with getUpdates. ``secret_enc`` is the AES-GCM ciphertext of the
+# secret_token, bound to ``bot_webhook:<bot id>``. One process at a time delivers a
+# bot's updates: the one whose ``lease_owner`` holds an unexpired ``locked_until``
+# (claimed in one UPDATE). ``failures`` counts consecutive failed attempts; the next
+# waits until ``next_attempt_at``.
+bot_webhooks = Table(
+    "bot_webhooks",
+    metadata,
+    Column("bot_id", BigInteger, ForeignKey("users.id"), primary_key=True, autoincrement=False),
+    Column("url", Text, nullable=False),
+    Column("secret_enc", LargeBinary(512), nullable=False),
+    Column("max_connections", Integer, nullable=False, default=40),
+    # JSON list of update kinds; "" means every kind.
+    Column("allowed_updates", Text, nullable=False, default=""),
+    _ts("created_at"),
+    Column("failures", Integer, nullable=False, default=0),
+    _ts("next_attempt_at"),
+    _ts("locked_until", nullable=True),
+    Column("lease_owner", String(64), nullable=False, default=""),
+    _ts("last_error_at", nullable=True),
+    Column("last_error", String(256), nullable=False, default=""),
 )
 
 # A click on an inline keyboard button: ``id`` is the opaque callback_query id the bot

@@ -25,6 +25,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
+from redoubt.actions.bot_webhooks import do_delete_webhook, do_set_webhook
 from redoubt.actions.botapi import do_confirm_updates, do_send_message, do_set_commands
 from redoubt.actions.botapi_files import Upload
 from redoubt.actions.botmarkup import (
@@ -39,6 +40,7 @@ from redoubt.container import Container
 from redoubt.core.errors import (
     ApiError,
     BadRequest,
+    Conflict,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -52,12 +54,15 @@ from redoubt.domain.botmarkup import Markup, MarkupError, parse_reply_markup
 from redoubt.domain.events import EphemeralType
 from redoubt.queries.botapi import (
     MAX_POLL_SECONDS,
+    WEBHOOK_CONFLICT,
     bot_me,
     get_chat,
     get_chat_member,
     get_commands,
+    has_webhook,
     member_room_id,
     poll_updates,
+    webhook_info,
 )
 from redoubt.queries.bots import READ_METHODS, authenticate_bot, require_bot_write
 from redoubt.queries.context import Requester
@@ -212,6 +217,8 @@ async def _get_me(call: _Call) -> Any:
 
 
 async def _get_updates(call: _Call) -> Any:
+    if await has_webhook(call.ctx, call.requester.id):
+        raise Conflict(WEBHOOK_CONFLICT)
     offset = call.integer("offset")
     limit = min(max(call.integer("limit") or 100, 1), 100)
     timeout = min(max(call.integer("timeout") or 0, 0), MAX_POLL_SECONDS)
@@ -389,18 +396,53 @@ async def _get_chat_member(call: _Call) -> Any:
 
 
 async def _delete_webhook(call: _Call) -> Any:
-    if call.flag("drop_pending_updates"):
-        position = call.container.dispatcher.last_seq
-        await do_confirm_updates(call.ctx, offset=position + 1, acting_user=call.requester)
+    await do_delete_webhook(
+        call.ctx,
+        drop_pending_updates=call.flag("drop_pending_updates"),
+        position=call.container.dispatcher.last_seq,
+        acting_user=call.requester,
+    )
     return True
 
 
-async def _set_webhook(_call: _Call) -> Any:
-    raise BadRequest("webhooks are not supported yet")
+async def _set_webhook(call: _Call) -> Any:
+    """setWebhook: a ``secret_token`` is required (actions/bot_webhooks.py); an empty
+    ``url`` removes the webhook, as Telegram does; ``ip_address`` is ignored (the URL's
+    name is resolved and checked on every request); custom certificates are refused."""
+    if "certificate" in call.files or call.text("certificate"):
+        raise BadRequest(
+            "custom certificates are not supported: use a certificate a public CA signed"
+        )
+    url = (call.text("url") or "").strip()
+    if not url:
+        return await _delete_webhook(call)
+    allowed = call.json_value("allowed_updates")
+    if allowed is not None and not isinstance(allowed, list):
+        raise BadRequest("allowed_updates must be a list of update types")
+    await do_set_webhook(
+        call.ctx,
+        url=url,
+        secret_token=call.text("secret_token"),
+        max_connections=call.integer("max_connections"),
+        allowed_updates=allowed,
+        drop_pending_updates=call.flag("drop_pending_updates"),
+        position=call.container.dispatcher.last_seq,
+        acting_user=call.requester,
+    )
+    poller = _pollers.get(call.requester.id)
+    if poller is not None:
+        poller.set()  # a getUpdates poll in progress ends (409), as on Telegram
+    call.container.bot_webhook_worker.wake()
+    return True
 
 
-async def _get_webhook_info(_call: _Call) -> Any:
-    return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+async def _get_webhook_info(call: _Call) -> Any:
+    return await webhook_info(
+        call.ctx,
+        call.requester.id,
+        offset=call.bot.updates_offset,
+        upto=call.container.dispatcher.last_seq,
+    )
 
 
 def _default_scope(call: _Call) -> bool:
