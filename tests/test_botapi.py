@@ -309,6 +309,30 @@ async def test_token_never_logged_or_in_metrics(server: Server) -> None:
     assert secret not in metrics
 
 
+async def test_configurable_prefix_moves_the_bot_api_and_its_log_redaction(
+    tmp_path: Path,
+) -> None:
+    """With ``bot_api_prefix="/telegram"`` the Bot API and file routes answer under it
+    (and no longer at the root), and the access log still never holds the token."""
+    async with (
+        deployment("sqlite", tmp_path / "data") as settings,
+        run_server(settings(bot_api_prefix="/telegram")) as server,
+    ):
+        alice, bot, _group, dm = await setup(server)
+        secret = bot.token.partition(":")[2]
+        with server_log(logging.DEBUG) as log:
+            moved = await server.http.post(f"/telegram/bot{bot.token}/getMe")
+            assert moved.status_code == 200, moved.text
+            assert moved.json()["result"]["id"] == int(bot.id)
+            root = await server.http.post(f"/bot{bot.token}/getMe")
+            assert root.status_code == 404  # the web client's 404, not the Bot API
+            await server.http.get(f"/telegram/file/bot{bot.token}/x")
+        text = log.text()
+        assert "/telegram/bot<redacted>/getMe" in text
+        assert "/telegram/file/bot<redacted>/x" in text
+        assert secret not in text
+
+
 def test_render_text_is_safe() -> None:
     """Whatever the parse mode, only supported entities become markup; links keep only
     http(s) URLs; everything else is escaped."""

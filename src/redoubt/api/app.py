@@ -101,8 +101,9 @@ def create_app(container: Container) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
-    # [bot api] Telegram-compatible routes at the root, before the web client's.
-    app.include_router(botapi.router)
+    # [bot api] Telegram-compatible routes at the root (or the configured prefix),
+    # before the web client's.
+    app.include_router(botapi.router, prefix=container.settings.bot_api_prefix)
 
     @app.get(_DOCS_PREFIX, include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -125,5 +126,6 @@ def create_app(container: Container) -> FastAPI:
         max_body_bytes=container.settings.max_body_bytes,
         max_upload_bytes=container.settings.max_upload_bytes,
         docs_prefix=_DOCS_PREFIX,
+        bot_api_prefix=container.settings.bot_api_prefix,
     )
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
 import secrets
@@ -41,11 +42,21 @@ _SECURITY_HEADERS = [
 ]
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-_UPLOAD_PATH = re.compile(
-    r"^(?:/api/v1/rooms/[^/]+/files|/bot[^/]+/(?i:senddocument|sendphoto))/?$"
-)
 _DRAIN_SECONDS = 5.0
-_BOT_PATH = re.compile(r"^(/file)?/bot[^/]*")
+
+
+@functools.cache
+def _upload_path(bot_api_prefix: str) -> re.Pattern[str]:
+    """Paths that carry a file (they get the upload limit, not the body limit)."""
+    bots = re.escape(bot_api_prefix)
+    return re.compile(
+        rf"^(?:/api/v1/rooms/[^/]+/files|{bots}/bot[^/]+/(?i:senddocument|sendphoto))/?$"
+    )
+
+
+@functools.cache
+def _bot_path(bot_api_prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"^({re.escape(bot_api_prefix)}(?:/file)?)/bot[^/]*")
 
 
 def outer_error_headers(incident: str) -> dict[str, str]:
@@ -74,9 +85,16 @@ class _TooLarge(StarletteHTTPException):
 
 class RequestGuard:
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int, docs_prefix: str
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_upload_bytes: int,
+        docs_prefix: str,
+        bot_api_prefix: str,
     ) -> None:
         self.app = app
+        self.bot_api_prefix = bot_api_prefix
         self.max_body = max_body_bytes
         # Multipart framing adds a little around the file itself.
         self.max_upload = max_upload_bytes + 64 * 1024
@@ -110,7 +128,8 @@ class RequestGuard:
             return
 
         path: str = scope["path"]
-        limit = self.max_upload if _UPLOAD_PATH.match(path) else self.max_body
+        uploads = _upload_path(self.bot_api_prefix)
+        limit = self.max_upload if uploads.match(path) else self.max_body
         declared = _content_length(scope)
         started = time.perf_counter()
         status = 0
@@ -159,17 +178,17 @@ class RequestGuard:
                 method=scope["method"],
                 # Never the query string (it may hold search terms), and never a Bot
                 # API token (the path of /bot<token>/<method>).
-                path=loggable_path(path),
+                path=loggable_path(path, self.bot_api_prefix),
                 status=status,
                 ms=round((time.perf_counter() - started) * 1000, 2),
                 incident_id=incident,
             )
 
 
-def loggable_path(path: str) -> str:
+def loggable_path(path: str, bot_api_prefix: str = "") -> str:
     """``path`` for logs and labels: the token of a Bot API path (``/bot<token>/…``,
-    ``/file/bot<token>/…``) replaced."""
-    return _BOT_PATH.sub(r"\1/bot<redacted>", path, count=1)
+    ``/file/bot<token>/…``, under ``bot_api_prefix``) replaced."""
+    return _bot_path(bot_api_prefix).sub(r"\1/bot<redacted>", path, count=1)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -61,6 +61,11 @@ class Settings(BaseModel):
     ws_max_frame_bytes: int = Field(default=16 * 1024, ge=512)
     ws_replay_buffer: int = Field(default=10_000, ge=0)
     """Events kept in memory for fast resume; older ones are read from the database."""
+    bot_api_prefix: str = Field(default="", max_length=64, pattern=r"^(/[A-Za-z0-9_-]+)*$")
+    """Path prefix of the Telegram-compatible Bot API: ``""`` serves it at
+    ``/bot<token>/<method>`` and ``/file/bot<token>/<path>`` (what bot libraries expect
+    from ``base_url="http://HOST/bot"``); ``"/telegram"`` moves both under
+    ``/telegram/bot…``, for a reverse proxy that routes by prefix."""
     ws_send_queue: int = Field(default=5_000, ge=10)
     """Frames queued for one slow client before it is disconnected (it resumes later)."""
     session_lifetime_hours: int = Field(default=24 * 14, ge=1)
