@@ -9,9 +9,13 @@ python-telegram-bot and aiogram is in test_botapi_conformance.py, and PTB's own
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
+
+from redoubt.storage.schema import bot_callbacks
 from tests.harness import Bot, Server, User, deployment, run_server
 from tests.test_botapi import call, dm_with, result, setup
 
@@ -468,3 +472,24 @@ async def test_room_bot_commands(server: Server) -> None:
     assert outsider.status_code == 404
     await server.ok("DELETE", f"{API}/rooms/{group}/members/{bot.id}", alice)
     assert await server.ok("GET", f"{API}/rooms/{group}/bot-commands", alice) == []
+
+
+async def test_old_clicks_are_pruned(server: Server) -> None:
+    """Clicks are kept only while they can still be answered (then twice as long)."""
+    alice, bot, _group, _dm = await setup(server)
+    message = await send_keyboard(server, bot, alice.id)
+    old = (await click(server, alice, message["message_id"], 0, 1)).json()["callback_id"]
+    recent = (await click(server, alice, message["message_id"], 0, 1)).json()["callback_id"]
+    async with server.container.database.transaction("test") as txn:
+        await txn.conn.execute(
+            update(bot_callbacks)
+            .where(bot_callbacks.c.id == old)
+            .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+        )
+    assert await server.container.bot_activity.prune() == 1
+    answered = await call(
+        server, bot.token, "answerCallbackQuery", json={"callback_query_id": recent}
+    )
+    assert answered.json()["ok"] is True
+    gone = await call(server, bot.token, "answerCallbackQuery", json={"callback_query_id": old})
+    assert gone.status_code == 400

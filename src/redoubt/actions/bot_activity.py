@@ -27,9 +27,11 @@ from redoubt.core.background import PeriodicFlush
 from redoubt.core.errors import Forbidden, NotFound
 from redoubt.core.logging import get_logger
 from redoubt.domain.bot_activity import ActivityCounts, Trip, activity_rules
+from redoubt.domain.botmarkup import CALLBACK_TTL
 from redoubt.domain.enums import UserRole
 from redoubt.queries.context import Context, Requester
 from redoubt.queries.rooms import QUARANTINED_MESSAGE
+from redoubt.storage import bot_callbacks as callback_store
 from redoubt.storage import bots as bot_store
 from redoubt.storage import rooms as room_store
 from redoubt.storage import users as user_store
@@ -216,7 +218,10 @@ class BotActivityRecorder:
         days = self._ctx.settings.bot_activity_retention_days
         before = self._ctx.clock.now() - dt.timedelta(days=days)
         async with self._ctx.db.transaction("prune_bot_activity") as txn:
-            return await bot_store.prune_activity_txn(txn.conn, before)
+            pruned = await bot_store.prune_activity_txn(txn.conn, before)
+            # Clicks on bots' buttons, once too old to be answered.
+            clicks_before = self._ctx.clock.now() - 2 * CALLBACK_TTL
+            return pruned + await callback_store.prune_callbacks_txn(txn.conn, clicks_before)
 
 
 def _row(hour: dt.datetime, c: ActivityCounts) -> ActivityRow:

@@ -10,7 +10,6 @@ answer each click once, within :data:`CALLBACK_TTL`; the answer reaches the clic
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 from typing import Any
@@ -19,7 +18,7 @@ from redoubt.actions.botapi import bot_markdown
 from redoubt.actions.messages import do_delete_message, edit_message_txn, own_message_txn
 from redoubt.core.errors import BadRequest, Forbidden, NotFound
 from redoubt.core.ids import format_id
-from redoubt.domain.botmarkup import InlineButton, Markup, button_at, inline_json
+from redoubt.domain.botmarkup import CALLBACK_TTL, InlineButton, Markup, button_at, inline_json
 from redoubt.domain.enums import UserRole
 from redoubt.domain.events import BotEventType, EventType
 from redoubt.domain.permissions import RoomAction
@@ -41,8 +40,6 @@ __all__ = [
     "do_set_buttons",
 ]
 
-CALLBACK_TTL = dt.timedelta(minutes=15)
-"""How long a bot may take to answer a click."""
 MAX_ANSWER_CHARS = 200
 _INVALID_QUERY = "query is too old and response timeout expired or query ID is invalid"
 _EDIT_NOT_FOUND = "message to edit not found"

@@ -18,6 +18,7 @@ message comes back to it (``callback_query.message.reply_markup``) as it sent it
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 from redoubt.domain.views import InlineButtonView, ReplyKeyboardView
 
 __all__ = [
+    "CALLBACK_TTL",
     "InlineButton",
     "Markup",
     "MarkupError",
@@ -40,6 +42,8 @@ __all__ = [
     "reply_view",
 ]
 
+CALLBACK_TTL = dt.timedelta(minutes=15)
+"""How long a bot may take to answer a click (after that the click is forgotten)."""
 MAX_ROWS = 100
 MAX_BUTTONS = 100
 MAX_ROW_BUTTONS = 12

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from redoubt.storage._rows import from_row, to_values
@@ -14,10 +14,10 @@ from redoubt.storage.schema import bot_callbacks
 
 __all__ = [
     "CallbackRecord",
-    "count_recent_callbacks",
     "get_callback",
     "insert_callback_txn",
     "mark_answered_txn",
+    "prune_callbacks_txn",
 ]
 
 
@@ -59,12 +59,7 @@ async def mark_answered_txn(conn: AsyncConnection, callback_id: str, at: dt.date
     return bool(result.rowcount)
 
 
-async def count_recent_callbacks(conn: AsyncConnection, user_id: int, since: dt.datetime) -> int:
-    row = (
-        await conn.execute(
-            select(func.count())
-            .select_from(bot_callbacks)
-            .where(bot_callbacks.c.user_id == user_id, bot_callbacks.c.created_at >= since)
-        )
-    ).scalar_one()
-    return int(row)
+async def prune_callbacks_txn(conn: AsyncConnection, before: dt.datetime) -> int:
+    """Delete clicks made before ``before`` (past answering, nothing reads them)."""
+    result = await conn.execute(delete(bot_callbacks).where(bot_callbacks.c.created_at < before))
+    return int(result.rowcount or 0)
