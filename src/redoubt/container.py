@@ -14,6 +14,7 @@ from redoubt.actions.api_tokens import TokenUsage
 from redoubt.actions.bot_activity import BotActivityRecorder
 from redoubt.actions.bot_webhooks import BotWebhookWorker
 from redoubt.actions.webhook_delivery import DeliveryWorker
+from redoubt.core.bot_windows import BotWindows, RedisBotWindows
 from redoubt.core.clock import Clock, SystemClock
 from redoubt.core.egress import Egress, EgressPolicy
 from redoubt.core.ids import IdGenerator
@@ -119,6 +120,7 @@ class Container:
             secrets=SecretBox(self._secret_key()),
             egress=Egress(EgressPolicy.from_settings(s)),
             mailer=mailer_from_settings(s),  # [password reset]
+            bot_windows=self.bot_windows,  # [bots] T7
         )
 
     def _secret_key(self) -> bytes:
@@ -149,6 +151,14 @@ class Container:
         if self.redis is not None:
             return RedisRateLimiter(self.redis, prefix=self.redis_prefix + "rl:")
         return MemoryRateLimiter()
+
+    @functools.cached_property
+    def bot_windows(self) -> BotWindows | None:
+        """Scale-out: bots' one-minute activity windows shared in Redis (T7); None in
+        the embedded default (each process's ``context.bot_activity``)."""
+        if self.redis is not None:
+            return RedisBotWindows(self.redis, prefix=lambda: self.redis_prefix + "botact:")
+        return None
 
     @functools.cached_property
     def dispatcher(self) -> Dispatcher:
@@ -182,7 +192,7 @@ class Container:
         """Delivers bot updates to bot webhooks (every process runs one; a lease per
         bot keeps one process per bot at a time)."""
         dispatcher = self.dispatcher
-        return BotWebhookWorker(self.context, lambda: dispatcher.last_seq)
+        return BotWebhookWorker(self.context, dispatcher)
 
     @functools.cached_property
     def token_usage(self) -> TokenUsage:

@@ -23,11 +23,10 @@ margin and is renewed with every confirmed update, so a request can't outlive it
 process that dies mid-request leaves the lease to run out; the next holder sends the
 unconfirmed update again (at least once, exactly once while processes stay up).
 
-Wake-up: the worker checks every :data:`TICK_SECONDS` (0.1 s, getUpdates' own cadence)
-whether the stream position this process has seen moved (a memory read, no query); it
-reads the database only then, when :meth:`BotWebhookWorker.wake` is called, or every
-``bot_webhook_poll_seconds`` (retries that came due, webhooks set through another
-process).
+Wake-up: the worker sleeps until the stream position this process has seen moves (the
+dispatcher wakes it, as it wakes getUpdates' long polls); it reads the database only
+then, when :meth:`BotWebhookWorker.wake` is called, when a retry comes due, or every
+``bot_webhook_poll_seconds`` (webhooks set through another process).
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,7 +50,7 @@ from redoubt.core.errors import BadRequest
 from redoubt.core.logging import get_logger
 from redoubt.core.secretbox import DecryptionError
 from redoubt.domain.outgoing_hooks import retry_delay, short_error
-from redoubt.queries.botapi import read_updates, update_kind
+from redoubt.queries.botapi import StreamPosition, read_updates, update_kind
 from redoubt.queries.context import Context, Requester
 from redoubt.storage import bot_webhooks as webhook_store
 from redoubt.storage import bots as bot_store
@@ -77,7 +76,6 @@ SECRET_REQUIRED = (
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _MAX_ALLOWED_UPDATES = 32
 _BATCH = 100
-TICK_SECONDS = 0.1
 CRASH_PAUSE_SECONDS = 5.0
 LEASE_MARGIN_SECONDS = 5.0
 """A lease lasts the egress time limit plus this (reading updates, recording)."""
@@ -194,12 +192,12 @@ class BotWebhookWorker:
     """This process's sender of bot webhook updates (one per server process)."""
 
     def __init__(
-        self, ctx: Context, position: Callable[[], int], *, stop_grace_seconds: float = 2.0
+        self, ctx: Context, stream: StreamPosition, *, stop_grace_seconds: float = 2.0
     ) -> None:
-        """``position``: the stream position this process has seen committed (the
-        realtime dispatcher's); updates past it are not read yet."""
+        """``stream``: the stream position this process has seen committed (the
+        realtime dispatcher); updates past it are not read yet."""
         self._ctx = ctx
-        self._position = position
+        self._stream = stream
         self._owner = uuid.uuid4().hex
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -245,7 +243,7 @@ class BotWebhookWorker:
         seen_position = -1
         looked_at = -poll
         while not self._stopping:
-            position = self._position()
+            position = self._stream.last_seq
             now = time.monotonic()
             if (
                 position != seen_position
@@ -259,8 +257,10 @@ class BotWebhookWorker:
                     await self._round(position)
                 except Exception as exc:
                     log.error("bot_webhook.round_failed", error=type(exc).__name__)
+            wait = min(looked_at + poll, self._next_due) - time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
+                async with asyncio.timeout(max(wait, 0.0)):
+                    await self._stream.wait_beyond(seen_position, unless=self._wake)
 
     async def _round(self, position: int) -> None:
         """Start delivering for every bot that is due and may have news."""

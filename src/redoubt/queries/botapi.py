@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -57,6 +57,7 @@ from redoubt.storage.records import RoomRecord, UserRecord
 __all__ = [
     "MAX_POLL_SECONDS",
     "WEBHOOK_CONFLICT",
+    "StreamPosition",
     "bot_me",
     "chat_room_id",
     "count_pending_updates",
@@ -75,7 +76,6 @@ __all__ = [
 
 MAX_POLL_SECONDS = 50
 _EVENT_BATCH = 500
-_WAKE_SECONDS = 0.1
 WEBHOOK_CONFLICT = (
     "can't use getUpdates method while webhook is active; "
     "use deleteWebhook to delete the webhook first"
@@ -308,6 +308,15 @@ async def read_updates(
     return [by_seq[f.seq] for f in found if f.seq in by_seq], scanned
 
 
+class StreamPosition(Protocol):
+    """The realtime dispatcher as a long poll sees it (it lives in a higher layer)."""
+
+    @property
+    def last_seq(self) -> int: ...
+
+    async def wait_beyond(self, seq: int, *, unless: asyncio.Event | None = None) -> None: ...
+
+
 async def poll_updates(
     ctx: Context,
     bot_id: int,
@@ -315,17 +324,17 @@ async def poll_updates(
     after: int,
     limit: int,
     wait_seconds: float,
-    position: Callable[[], int],
+    stream: StreamPosition,
     superseded: asyncio.Event,
 ) -> list[dict[str, Any]]:
     """getUpdates' long poll: updates after ``after``, waiting up to ``wait_seconds``
     (capped at :data:`MAX_POLL_SECONDS`) for the first one.
 
     Args:
-        position: The stream position this process has seen committed (the realtime
+        stream: The stream position this process has seen committed (the realtime
             dispatcher's); reading never goes past it, so a later update can't be
-            confirmed before an earlier one becomes visible. Waiting checks it every
-            0.1 s and reads the database only when it moved.
+            confirmed before an earlier one becomes visible. The poll sleeps until the
+            position moves and reads the database only then.
         superseded: Set when another getUpdates request of the same bot started.
 
     Raises:
@@ -337,7 +346,7 @@ async def poll_updates(
     while True:
         if superseded.is_set():
             raise Conflict(_CONFLICT)
-        upto = position()
+        upto = stream.last_seq
         if upto > scanned:
             updates, scanned = await read_updates(
                 ctx, bot_id, after=scanned, upto=upto, limit=limit
@@ -348,7 +357,8 @@ async def poll_updates(
         if remaining <= 0:
             return []
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(superseded.wait(), min(_WAKE_SECONDS, remaining))
+            async with asyncio.timeout(remaining):
+                await stream.wait_beyond(max(scanned, upto), unless=superseded)
 
 
 async def _room_for_bot(conn: AsyncConnection, requester: Requester, room_id: int) -> RoomRecord:

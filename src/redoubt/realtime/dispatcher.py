@@ -65,6 +65,8 @@ class Dispatcher:
         self._gap_task: asyncio.Task[None] | None = None
         self._poll_task: asyncio.Task[None] | None = None
         self.on_user_online: Callable[[int, bool], None] | None = None
+        self._moved: asyncio.Event = asyncio.Event()
+        """Set (and replaced) each time :attr:`last_seq` advances."""
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -92,10 +94,29 @@ class Dispatcher:
 
     def _drain(self) -> None:
         early = self._early
+        before = self.last_seq
         while (event := early.pop(self.last_seq + 1, None)) is not None:
             self._process(event)
+        if self.last_seq != before:
+            self._moved.set()
+            self._moved = asyncio.Event()
         if early and (self._gap_task is None or self._gap_task.done()):
             self._gap_task = asyncio.create_task(self._fill_gap(), name="dispatcher-gap")
+
+    async def wait_beyond(self, seq: int, *, unless: asyncio.Event | None = None) -> None:
+        """Return once :attr:`last_seq` is past ``seq`` or ``unless`` is set (long polls
+        wake on the event that concerns them instead of checking on a timer; callers
+        bound the wait with ``asyncio.timeout``)."""
+        if self.last_seq > seq or (unless is not None and unless.is_set()):
+            return
+        waits = [asyncio.ensure_future(self._moved.wait())]
+        if unless is not None:
+            waits.append(asyncio.ensure_future(unless.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     async def _fill_gap(self) -> None:
         await asyncio.sleep(self._gap_timeout)

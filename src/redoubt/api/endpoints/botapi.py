@@ -245,7 +245,7 @@ async def _get_updates(call: _Call) -> Any:
             after=after,
             limit=limit,
             wait_seconds=timeout,
-            position=lambda: dispatcher.last_seq,
+            stream=dispatcher,
             superseded=mine,
         )
     finally:
