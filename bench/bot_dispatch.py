@@ -193,16 +193,6 @@ def redoubt_bot_updates(app: Any, specs: list[Spec]) -> list[Update]:
     return out
 
 
-async def run_redoubt_bot(specs: list[Spec]) -> tuple[float, dict[str, int]]:
-    counts = Counts()
-    app = redoubt_bot_app(counts)
-    updates = redoubt_bot_updates(app, specs)
-    start = time.perf_counter()
-    for update in updates:
-        await app.process_update(update)
-    return time.perf_counter() - start, counts.calls
-
-
 # --- python-telegram-bot --------------------------------------------------------------
 
 
@@ -282,14 +272,28 @@ def ptb_updates(app: Any, specs: list[Spec]) -> list[Any]:
     return out
 
 
-async def run_ptb(specs: list[Spec]) -> tuple[float, dict[str, int]]:
+async def timed(
+    build: Callable[[Counts], Any],
+    convert: Callable[[Any, list[Spec]], list[Any]],
+    specs: list[Spec],
+) -> tuple[float, dict[str, int]]:
+    """One round of one library: its app and updates built first, then only
+    ``process_update`` timed."""
     counts = Counts()
-    app = ptb_app(counts)
-    updates = ptb_updates(app, specs)
+    app = build(counts)
+    updates = convert(app, specs)
     start = time.perf_counter()
     for update in updates:
         await app.process_update(update)
     return time.perf_counter() - start, counts.calls
+
+
+async def run_redoubt_bot(specs: list[Spec]) -> tuple[float, dict[str, int]]:
+    return await timed(redoubt_bot_app, redoubt_bot_updates, specs)
+
+
+async def run_ptb(specs: list[Spec]) -> tuple[float, dict[str, int]]:
+    return await timed(ptb_app, ptb_updates, specs)
 
 
 # --- the run ---------------------------------------------------------------------------

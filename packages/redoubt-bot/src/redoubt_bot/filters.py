@@ -13,10 +13,11 @@ handler's ``allow=`` policy.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
 from redoubt_bot._compat import override
-from redoubt_bot.types import RoomKind, Update
+from redoubt_bot.types import Message, RoomKind, Update
 
 __all__ = [
     "ALL",
@@ -106,42 +107,23 @@ class _Not(Filter):
         return f"~{self.inner!r}"
 
 
-class _All(Filter):
-    __slots__ = ()
+class _OnMessage(Filter):
+    """A named test of the update's message (no message: no match)."""
 
-    @override
-    def check(self, update: Update, me: str) -> object:
-        return update.message is not None
+    __slots__ = ("name", "test")
 
-    @override
-    def __repr__(self) -> str:
-        return "ALL"
-
-
-class _Text(Filter):
-    __slots__ = ()
+    def __init__(self, name: str, test: Callable[[Message, str], bool]) -> None:
+        self.name = name
+        self.test = test
 
     @override
     def check(self, update: Update, me: str) -> object:
         m = update.message
-        return m is not None and bool(m.text)
+        return m is not None and self.test(m, me)
 
     @override
     def __repr__(self) -> str:
-        return "TEXT"
-
-
-class _Command(Filter):
-    __slots__ = ()
-
-    @override
-    def check(self, update: Update, me: str) -> object:
-        m = update.message
-        return m is not None and m.text.startswith("/") and len(m.text) > 1
-
-    @override
-    def __repr__(self) -> str:
-        return "COMMAND"
+        return self.name
 
 
 class _RoomKind(Filter):
@@ -157,45 +139,6 @@ class _RoomKind(Filter):
     @override
     def __repr__(self) -> str:
         return self.kind.name
-
-
-class _Thread(Filter):
-    __slots__ = ()
-
-    @override
-    def check(self, update: Update, me: str) -> object:
-        m = update.message
-        return m is not None and m.thread_id is not None
-
-    @override
-    def __repr__(self) -> str:
-        return "THREAD"
-
-
-class _HasFiles(Filter):
-    __slots__ = ()
-
-    @override
-    def check(self, update: Update, me: str) -> object:
-        m = update.message
-        return m is not None and bool(m.file_ids)
-
-    @override
-    def __repr__(self) -> str:
-        return "HAS_FILES"
-
-
-class _MentionsMe(Filter):
-    __slots__ = ()
-
-    @override
-    def check(self, update: Update, me: str) -> object:
-        m = update.message
-        return m is not None and bool(me) and me in m.mentions
-
-    @override
-    def __repr__(self) -> str:
-        return "MENTIONS_ME"
 
 
 class _Regex(Filter):
@@ -222,11 +165,13 @@ def regex(pattern: str | re.Pattern[str]) -> Filter:
     return _Regex(pattern)
 
 
-ALL: Final[Filter] = _All()
+ALL: Final[Filter] = _OnMessage("ALL", lambda _m, _me: True)
 """Any message."""
-TEXT: Final[Filter] = _Text()
+TEXT: Final[Filter] = _OnMessage("TEXT", lambda m, _me: bool(m.text))
 """Messages with text (commands included; use ``TEXT & ~COMMAND`` for plain text)."""
-COMMAND: Final[Filter] = _Command()
+COMMAND: Final[Filter] = _OnMessage(
+    "COMMAND", lambda m, _me: m.text.startswith("/") and len(m.text) > 1
+)
 """Messages starting with ``/``."""
 DM: Final[Filter] = _RoomKind(RoomKind.DM)
 """Direct messages to the bot."""
@@ -234,9 +179,9 @@ CHANNEL: Final[Filter] = _RoomKind(RoomKind.CHANNEL)
 """Public channels."""
 PRIVATE: Final[Filter] = _RoomKind(RoomKind.PRIVATE)
 """Private (invite-only) rooms."""
-THREAD: Final[Filter] = _Thread()
+THREAD: Final[Filter] = _OnMessage("THREAD", lambda m, _me: m.thread_id is not None)
 """Messages in a thread."""
-HAS_FILES: Final[Filter] = _HasFiles()
+HAS_FILES: Final[Filter] = _OnMessage("HAS_FILES", lambda m, _me: bool(m.file_ids))
 """Messages with attachments."""
-MENTIONS_ME: Final[Filter] = _MentionsMe()
+MENTIONS_ME: Final[Filter] = _OnMessage("MENTIONS_ME", lambda m, me: bool(me) and me in m.mentions)
 """Messages that mention the bot."""
