@@ -50,6 +50,7 @@ from ws_fanout import (
     redoubt_command,
     run_benchmark,
     start_server,
+    upgrade_database,
 )
 
 __all__ = ["main"]
@@ -180,14 +181,7 @@ async def run(args: argparse.Namespace, children: Children, work: Path) -> int:
     # gets quarantined, as it should); this one is the benchmark.
     env["REDOUBT_BOT_FLOOD_FLOOR"] = "10000000"
     cmd = redoubt_command()
-    await asyncio.to_thread(
-        subprocess.run,
-        [*cmd, "db", "upgrade", "--data-dir", str(data_dir)],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        timeout=SETUP_TIMEOUT,
-    )
+    await upgrade_database(cmd, env, data_dir)
     seeded = await asyncio.wait_for(seed(env), SETUP_TIMEOUT)
     port = free_port()
     base_url, server = await start_server(children, cmd, env, work, data_dir, port=port)

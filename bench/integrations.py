@@ -55,7 +55,6 @@ import json
 import os
 import secrets
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -91,6 +90,7 @@ from ws_fanout import (
     run_benchmark,
     self_cpu_seconds,
     start_server,
+    upgrade_database,
 )
 
 __all__ = ["main"]
@@ -641,14 +641,7 @@ async def _run(
     env = server_env(data_dir, receiver.port)
     cmd = redoubt_command()
     t0 = time.monotonic()
-    await asyncio.to_thread(
-        subprocess.run,
-        [*cmd, "db", "upgrade", "--data-dir", str(data_dir)],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        timeout=SETUP_TIMEOUT,
-    )
+    await upgrade_database(cmd, env, data_dir)
     seeded = await asyncio.wait_for(seed_accounts(env), SETUP_TIMEOUT)
     print(f"  setup: database, 3 users, 3 rooms in {time.monotonic() - t0:.1f} s", flush=True)
 

@@ -39,7 +39,6 @@ import json
 import os
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -70,6 +69,7 @@ from ws_fanout import (
     seed,
     self_cpu_seconds,
     start_server,
+    upgrade_database,
 )
 
 __all__ = ["main"]
@@ -302,14 +302,7 @@ async def run(args: argparse.Namespace, children: Children, work: Path) -> int:
     env = server_env(work / "data")
     cmd = redoubt_command()
     t0 = time.monotonic()
-    await asyncio.to_thread(
-        subprocess.run,
-        [*cmd, "db", "upgrade", "--data-dir", str(work / "data")],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        timeout=SETUP_TIMEOUT,
-    )
+    await upgrade_database(cmd, env, work / "data")
     # bench-r00000 reads the probe room; the others are the login clients' accounts.
     seeded = await asyncio.wait_for(seed(env, max(levels) + 1), SETUP_TIMEOUT)
     print(f"  setup: database and {max(levels) + 2} users in {time.monotonic() - t0:.1f} s")

@@ -81,6 +81,7 @@ from ws_fanout import (
     redoubt_command,
     run_benchmark,
     start_server,
+    upgrade_database,
 )
 
 if TYPE_CHECKING:
@@ -1160,14 +1161,7 @@ async def run(args: argparse.Namespace, children: Children, work: Path) -> int:
     env = bench_env(data_dir)
     env["REDOUBT_WEB_DIR"] = str(DIST_DIR)
     cmd = redoubt_command()
-    await asyncio.to_thread(
-        subprocess.run,
-        [*cmd, "db", "upgrade", "--data-dir", str(data_dir)],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        timeout=SETUP_TIMEOUT,
-    )
+    await upgrade_database(cmd, env, data_dir)
     seeded = await asyncio.wait_for(seed(env, args.messages), SEED_TIMEOUT)
     print(
         f"  seeded {args.messages:,} messages in {seeded.seconds:.1f} s "

@@ -964,6 +964,18 @@ async def seed(env: dict[str, str], receivers: int) -> Seed:
     )
 
 
+async def upgrade_database(cmd: list[str], env: dict[str, str], data_dir: Path) -> None:
+    """``redoubt db upgrade`` into ``data_dir``, as a fresh deployment does it."""
+    await asyncio.to_thread(
+        subprocess.run,
+        [*cmd, "db", "upgrade", "--data-dir", str(data_dir)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=SETUP_TIMEOUT,
+    )
+
+
 async def start_server(
     children: Children,
     cmd: list[str],
@@ -1209,14 +1221,7 @@ async def run(args: argparse.Namespace, children: Children, work: Path) -> int:
     )
 
     t0 = time.monotonic()
-    await asyncio.to_thread(
-        subprocess.run,
-        [*cmd, "db", "upgrade", "--data-dir", str(work / "data")],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        timeout=SETUP_TIMEOUT,
-    )
+    await upgrade_database(cmd, env, work / "data")
     seeded = await asyncio.wait_for(seed(env, n), SETUP_TIMEOUT)
     setup_s = time.monotonic() - t0
     print(f"  setup: database and {n + 1} users in {setup_s:.1f} s", flush=True)

@@ -318,7 +318,7 @@ async def test_configurable_prefix_moves_the_bot_api_and_its_log_redaction(
         deployment("sqlite", tmp_path / "data") as settings,
         run_server(settings(bot_api_prefix="/telegram")) as server,
     ):
-        alice, bot, _group, dm = await setup(server)
+        _alice, bot, _group, _dm = await setup(server)
         secret = bot.token.partition(":")[2]
         with server_log(logging.DEBUG) as log:
             moved = await server.http.post(f"/telegram/bot{bot.token}/getMe")
