@@ -11,8 +11,20 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from botfakes import ALICE, FakeUpdates, make_app, msg
-from redoubt_bot import Context, MessageHandler, Update, everyone, filters
+from redoubt_bot import (
+    ApplicationBuilder,
+    BotToken,
+    Context,
+    EventStream,
+    JsonPersistence,
+    MessageHandler,
+    Update,
+    everyone,
+    filters,
+)
 
 _SCRIPT = textwrap.dedent(
     """
@@ -88,3 +100,50 @@ async def test_reader_pauses_when_too_many_pending() -> None:
         gate.set()
         await asyncio.wait_for(runner, 5)
     assert sorted(done, key=int) == [str(i) for i in range(10)]
+
+
+async def test_the_processed_position_is_saved_and_a_new_stream_resumes_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The saved position is one below the oldest update still in flight (another
+    room's later update finishing first doesn't move it past a slow one), and a
+    restarted bot's event stream resumes after it."""
+    release = asyncio.Event()
+    fast_done = asyncio.Event()
+
+    async def handle(update: Update, context: Context) -> None:
+        assert update.message is not None
+        if update.message.text == "slow":
+            await release.wait()
+        else:
+            fast_done.set()
+
+    store = tmp_path / "bot.json"
+    source = FakeUpdates()
+    app, _api = make_app(persistence=JsonPersistence(store), updates=source)
+    app.add_handler(MessageHandler(filters.TEXT, handle, allow=everyone()))
+    slow, fast, later = msg("slow", room="1"), msg("fast", room="2"), msg("slow", room="3")
+    async with app:
+        runner = asyncio.create_task(app.run_async())
+        source.put(slow, fast, later)
+        await asyncio.wait_for(fast_done.wait(), 5)
+        await asyncio.sleep(0)  # let the fast lane finish its bookkeeping
+        assert app.processed_position == slow.seq - 1  # the slow one holds it back
+        release.set()
+        source.close()
+        await runner
+        assert app.processed_position == later.seq
+    assert json.loads(store.read_text())["data"]["stream"] == {"position": later.seq}
+
+    # A restart: the builder's event stream (not connected yet) resumes after it.
+    monkeypatch.setenv("REDOUBT_BOT_TOKEN", "1234:" + "a" * 43)
+    restarted = (
+        ApplicationBuilder()
+        .token(BotToken.from_env("REDOUBT_BOT_TOKEN"))
+        .base_url("http://127.0.0.1:9")
+        .persistence(JsonPersistence(store))
+        .build()
+    )
+    async with restarted:
+        assert isinstance(restarted.updates, EventStream)
+        assert restarted.updates.last_seq == later.seq

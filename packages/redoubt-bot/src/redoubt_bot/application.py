@@ -44,6 +44,7 @@ from redoubt_bot.persistence import (
     BOT_DATA,
     CALLBACKS,
     CHAT_DATA,
+    STREAM,
     USER_DATA,
     MemoryPersistence,
     Persistence,
@@ -61,6 +62,7 @@ _MESSAGE: Final = UpdateKind.MESSAGE
 _CALLBACK: Final = UpdateKind.CALLBACK
 _OK: Final = CallbackStatus.OK
 _BOT_KEY: Final = "bot"
+_POSITION_KEY: Final = "position"
 
 Plan = tuple[tuple[Handler, ...], ...]
 
@@ -144,6 +146,11 @@ class Application:
         self._has_room.set()
         self._stop: asyncio.Event | None = None
         self._flusher: asyncio.Task[None] | None = None
+        # The stream position every update up to which has been processed (persisted,
+        # so a restarted bot resumes there): updates in other rooms' lanes may finish
+        # out of order, so it is one below the oldest still in flight.
+        self._in_flight: set[int] = set()
+        self._read_upto = 0
 
     # -- registration --------------------------------------------------------------------
 
@@ -250,19 +257,18 @@ class Application:
             task.add_done_callback(self._workers.discard)
 
     def _value_of(self, ns: str, key: str) -> tuple[bool, Any]:
+        """Whether ``key`` of namespace ``ns`` exists now, and its value."""
         if ns == USER_DATA:
             return key in self.user_data, self.user_data.get(key)
         if ns == CHAT_DATA:
             return key in self.chat_data, self.chat_data.get(key)
-        if ns == BOT_DATA:
-            return True, self.bot_data
+        if ns in (BOT_DATA, STREAM):
+            return True, self.bot_data if ns == BOT_DATA else self.processed_position
         if ns == CALLBACKS:
             rec = self.callbacks.records.get(key)
             return rec is not None, rec
         conv = self._conversations.get(ns.partition(":")[2])
-        if conv is None:
-            return False, None
-        value = conv.snapshot_value(key)
+        value = conv.snapshot_value(key) if conv is not None else None
         return value is not None, value
 
     async def flush(self) -> None:
@@ -318,6 +324,20 @@ class Application:
         self.callbacks.load(snap.get(CALLBACKS, {}))
         for name, conv in self._conversations.items():
             conv.load(snap.get(conversation_namespace(name), {}))
+        position = snap.get(STREAM, {}).get(_POSITION_KEY)
+        if isinstance(position, int) and position > 0:
+            self._read_upto = position
+            if isinstance(self.updates, EventStream) and self.updates.last_seq is None:
+                # Resume where the last run stopped. Updates of other rooms processed
+                # after that point come again (at least once, never lost).
+                self.updates.last_seq = position
+
+    @property
+    def processed_position(self) -> int:
+        """The stream position up to which every update has been processed."""
+        if self._in_flight:
+            return min(self._in_flight) - 1
+        return self._read_upto
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -519,6 +539,9 @@ class Application:
                 except Exception:  # pragma: no cover - process_update reports its own
                     logger.exception("Processing failed in lane %s", lane)
                 q.popleft()
+                if isinstance(item, Update):
+                    self._in_flight.discard(item.seq)
+                    self._dirty.add((STREAM, _POSITION_KEY))
                 self._pending -= 1
                 if self._pending < self._max_pending:
                     self._has_room.set()
@@ -530,6 +553,8 @@ class Application:
     async def enqueue_update(self, update: Update) -> None:
         """Queue ``update`` in its room's lane, waiting while too many are pending."""
         await self._has_room.wait()
+        self._in_flight.add(update.seq)
+        self._read_upto = max(self._read_upto, update.seq)
         self._enqueue(update.chat_key, update)
 
     async def join(self) -> None:

@@ -43,6 +43,7 @@ USER_DATA: Final = "user_data"
 CHAT_DATA: Final = "chat_data"
 BOT_DATA: Final = "bot_data"
 CALLBACKS: Final = "callbacks"
+STREAM: Final = "stream"
 
 #: Namespace -> key -> JSON value.
 Snapshot = dict[str, dict[str, Any]]
