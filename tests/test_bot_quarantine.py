@@ -20,7 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
-from redoubt.domain.bot_activity import ActivityRules, BotActivity
+from redoubt.domain.bot_activity import (
+    ActivityRules,
+    BotActivity,
+    history_trip,
+    post_limits,
+    post_trip,
+)
 from redoubt.domain.enums import UserRole
 from redoubt.storage import bots as bot_store
 from tests.harness import Bot, Server, User, deployment, run_server, server_log
@@ -349,3 +355,31 @@ def test_rules_as_a_table() -> None:
     found = [pages.note_history(7, now=i, wall=wall, rules=rules) for i in range(7)]
     assert [t.reason if t else None for t in found] == [None] * 6 + ["history_burst"]
     assert 7 in pages.pending
+
+
+def test_rules_over_counts() -> None:
+    """The same rules as pure functions of a minute's counts (what scale-out judges on,
+    the counts coming from the windows in Redis)."""
+    rules = ActivityRules(
+        flood_floor=5,
+        flood_factor=5.0,
+        max_rooms_per_minute=3,
+        max_mentions=3,
+        room_mention_members=3,
+        history_pages_per_minute=6,
+    )
+    assert (post_limits(rules, 0).posts, post_limits(rules, 4).posts) == (5, 20)
+    assert post_limits(rules, 0).rooms == 3
+
+    def reason(posts: int, rooms: int, baseline: int = 0) -> str | None:
+        trip = post_trip(rules, baseline=baseline, posts=posts, rooms=rooms)
+        return trip.reason if trip else None
+
+    assert [reason(n, 1) for n in (5, 6)] == [None, "flood"]
+    assert [reason(20, 1, 4), reason(21, 1, 4)] == [None, "flood"]
+    assert [reason(1, 3), reason(1, 4), reason(9, 4)] == [None, "many_rooms", "many_rooms"]
+    assert history_trip(rules, 6) is None
+    found = history_trip(rules, 7)
+    assert found is not None
+    assert found.reason == "history_burst"
+    assert found.facts == {"pages_per_minute": 7, "limit": 6}

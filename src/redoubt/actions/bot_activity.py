@@ -9,9 +9,12 @@ working for reads and is refused for every write (``TokenGrant.quarantined``); i
 and every admin get a security notice, the audit log a ``bot.quarantined`` row, and
 only an admin can release it (``bot.released``).
 
-Counting is in memory (``ctx.bot_activity``, per process); :class:`BotActivityRecorder`
-writes the hourly counts every few seconds (the baselines) and applies quarantines at
-once when woken.
+The one-minute windows are in memory (``ctx.bot_activity``, per process) in the
+embedded default, and in Redis (``ctx.bot_windows``, ``core.bot_windows``) in
+scale-out, where every process judges the bot on the whole deployment's activity and a
+trip sets a marker every process's grant check reads. Hourly counts are per process
+either way; :class:`BotActivityRecorder` writes them every few seconds (the baselines)
+and applies quarantines at once when woken.
 """
 
 from __future__ import annotations
@@ -24,9 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from redoubt.actions._common import audit
 from redoubt.actions.notices import leave_notice_txn
 from redoubt.core.background import PeriodicFlush
+from redoubt.core.bot_windows import BotWindows
 from redoubt.core.errors import Forbidden, NotFound
 from redoubt.core.logging import get_logger
-from redoubt.domain.bot_activity import ActivityCounts, Trip, activity_rules
+from redoubt.domain.bot_activity import (
+    ActivityCounts,
+    Trip,
+    activity_rules,
+    mention_trip,
+    post_limits,
+    post_trip,
+)
 from redoubt.domain.botmarkup import CALLBACK_TTL
 from redoubt.domain.enums import UserRole
 from redoubt.queries.context import Context, Requester
@@ -82,24 +93,77 @@ async def judge_bot_post(
     members = 0
     if mentions_room:
         members = (await room_store.count_members(conn, [room_id])).get(room_id, 0)
-    trip = monitor.check_post(
-        acting_user.id,
-        room_id,
-        now=now,
-        wall=ctx.clock.now(),
-        mentioned_users=mentioned_users,
-        mentions_room=mentions_room,
-        room_members=members,
-        baseline=baseline,
-        rules=activity_rules(ctx.settings),
-    )
+    rules = activity_rules(ctx.settings)
+    windows = ctx.bot_windows
+    if windows is None:
+        trip = monitor.check_post(
+            acting_user.id,
+            room_id,
+            now=now,
+            wall=ctx.clock.now(),
+            mentioned_users=mentioned_users,
+            mentions_room=mentions_room,
+            room_members=members,
+            baseline=baseline,
+            rules=rules,
+        )
+    else:
+        trip = await _judge_shared(
+            ctx,
+            windows,
+            acting_user.id,
+            room_id,
+            mentioned_users=mentioned_users,
+            mentions_room=mentions_room,
+            room_members=members,
+            baseline=baseline,
+        )
     if trip is not None:
         # The post's transaction rolls back with this error: the quarantine is written
         # by the recorder, woken now; until then this process treats the bot as
-        # quarantined already (queries.bots.bot_grant).
+        # quarantined already (queries.bots.bot_grant), and in scale-out so does every
+        # other process (the Redis marker).
         monitor.pending.setdefault(acting_user.id, trip)
         ctx.bot_activity_due.set()
+        if windows is not None:
+            await windows.mark_quarantined(acting_user.id)
         raise Forbidden(QUARANTINED_MESSAGE)
+
+
+async def _judge_shared(
+    ctx: Context,
+    windows: BotWindows,
+    bot_id: int,
+    room_id: int,
+    *,
+    mentioned_users: int,
+    mentions_room: bool,
+    room_members: int,
+    baseline: int,
+) -> Trip | None:
+    """The rules over the deployment-wide windows (one Redis round trip, none for a
+    mass mention, which the message alone decides)."""
+    rules = activity_rules(ctx.settings)
+    trip = mention_trip(
+        rules,
+        mentioned_users=mentioned_users,
+        mentions_room=mentions_room,
+        room_members=room_members,
+    )
+    if trip is not None:
+        return trip
+    limits = post_limits(rules, baseline)
+    counts = await windows.post(bot_id, room_id, max_posts=limits.posts, max_rooms=limits.rooms)
+    trip = post_trip(rules, baseline=baseline, posts=counts.posts, rooms=counts.rooms)
+    if trip is None:
+        ctx.bot_activity.count_post(
+            bot_id,
+            wall=ctx.clock.now(),
+            per_minute=counts.posts,
+            rooms=counts.rooms,
+            mentions=mentioned_users + (1 if mentions_room else 0),
+        )
+    return trip
 
 
 async def do_quarantine_bot(ctx: Context, bot_id: int, trip: Trip) -> bool:
@@ -171,6 +235,8 @@ async def do_release_bot(ctx: Context, *, acting_user: Requester, bot_id: int) -
             details={"reason": bot.quarantine_reason},
         )
     ctx.bot_activity.forget(bot_id)
+    if ctx.bot_windows is not None:
+        await ctx.bot_windows.forget(bot_id)
     return True
 
 

@@ -6,6 +6,11 @@ message is written, the history reads note each page, and a periodic flush drain
 hourly counts into the ``bot_activity`` table, whose busiest minutes are each bot's
 baseline for the flood rule.
 
+The rules are also pure functions of a minute's counts (:func:`mention_trip`,
+:func:`post_trip`, :func:`history_trip`): in scale-out the counts come from windows
+shared in Redis (``core.bot_windows``) instead of this process's, and
+:class:`BotActivity` keeps only the hourly counts, the baseline cache and pending trips.
+
 The rules (thresholds are settings, see docs/bots.md):
 
 * ``flood``: posts in the last minute above ``max(floor, factor * baseline)``, where the
@@ -28,9 +33,14 @@ __all__ = [
     "ActivityCounts",
     "ActivityRules",
     "BotActivity",
+    "PostLimits",
     "Trip",
     "TripReason",
     "activity_rules",
+    "history_trip",
+    "mention_trip",
+    "post_limits",
+    "post_trip",
 ]
 
 _WINDOW = 60.0
@@ -77,6 +87,59 @@ class Trip:
     def describe(self) -> str:
         figures = ", ".join(f"{k}={v}" for k, v in sorted(self.facts.items()))
         return f"{self.reason} ({figures})"
+
+
+@dataclass(frozen=True, slots=True)
+class PostLimits:
+    """The most posts, and distinct rooms, a bot may reach within a minute."""
+
+    posts: int
+    rooms: int
+
+
+def post_limits(rules: ActivityRules, baseline: int) -> PostLimits:
+    return PostLimits(
+        posts=max(rules.flood_floor, int(rules.flood_factor * baseline)),
+        rooms=rules.max_rooms_per_minute,
+    )
+
+
+def mention_trip(
+    rules: ActivityRules, *, mentioned_users: int, mentions_room: bool, room_members: int
+) -> Trip | None:
+    """The mass-mention rule, judged on the message alone."""
+    if mentioned_users > rules.max_mentions:
+        return Trip(MASS_MENTION, {"users": mentioned_users, "limit": rules.max_mentions})
+    if mentions_room and room_members > rules.room_mention_members:
+        return Trip(
+            MASS_MENTION,
+            {
+                "room_mention": "all/here",
+                "members": room_members,
+                "limit": rules.room_mention_members,
+            },
+        )
+    return None
+
+
+def post_trip(rules: ActivityRules, *, baseline: int, posts: int, rooms: int) -> Trip | None:
+    """The many-rooms and flood rules, over the minute's counts (the post judged
+    included)."""
+    limits = post_limits(rules, baseline)
+    if rooms > limits.rooms:
+        return Trip(MANY_ROOMS, {"rooms": rooms, "limit": limits.rooms})
+    if posts > limits.posts:
+        return Trip(FLOOD, {"posts_per_minute": posts, "baseline": baseline, "limit": limits.posts})
+    return None
+
+
+def history_trip(rules: ActivityRules, pages: int) -> Trip | None:
+    """The history-burst rule, over the pages read in the minute (this one included)."""
+    if pages > rules.history_pages_per_minute:
+        return Trip(
+            HISTORY_BURST, {"pages_per_minute": pages, "limit": rules.history_pages_per_minute}
+        )
+    return None
 
 
 @dataclass
@@ -161,36 +224,46 @@ class BotActivity:
         """Judge a post the bot is about to make, and count it when it passes; a
         :class:`Trip` means the post must not be made and the bot is to be
         quarantined."""
-        if mentioned_users > rules.max_mentions:
-            return Trip(MASS_MENTION, {"users": mentioned_users, "limit": rules.max_mentions})
-        if mentions_room and room_members > rules.room_mention_members:
-            return Trip(
-                MASS_MENTION,
-                {
-                    "room_mention": "all/here",
-                    "members": room_members,
-                    "limit": rules.room_mention_members,
-                },
-            )
+        trip = mention_trip(
+            rules,
+            mentioned_users=mentioned_users,
+            mentions_room=mentions_room,
+            room_members=room_members,
+        )
+        if trip is not None:
+            return trip
         bot = self._bot(bot_id)
         _trim(bot.posts, now)
         per_minute = len(bot.posts) + 1
         rooms = len({r for _t, r in bot.posts} | {room_id})
-        if rooms > rules.max_rooms_per_minute:
-            return Trip(MANY_ROOMS, {"rooms": rooms, "limit": rules.max_rooms_per_minute})
-        limit = max(rules.flood_floor, int(rules.flood_factor * baseline))
-        if per_minute > limit:
-            return Trip(
-                FLOOD, {"posts_per_minute": per_minute, "baseline": baseline, "limit": limit}
-            )
+        trip = post_trip(rules, baseline=baseline, posts=per_minute, rooms=rooms)
+        if trip is not None:
+            return trip
         # Only posts that pass are counted: a refused one doesn't raise the baseline.
         bot.posts.append((now, room_id))
-        counts = self._hour(bot, wall)
+        self.count_post(
+            bot_id,
+            wall=wall,
+            per_minute=per_minute,
+            rooms=rooms,
+            mentions=mentioned_users + (1 if mentions_room else 0),
+        )
+        return None
+
+    def count_post(
+        self, bot_id: int, *, wall: dt.datetime, per_minute: int, rooms: int, mentions: int
+    ) -> None:
+        """Add a post that passed to the hour's counts (``per_minute`` and ``rooms``: the
+        minute's figures with it, from whichever windows judged it)."""
+        counts = self._hour(self._bot(bot_id), wall)
         counts.posts += 1
-        counts.mentions += mentioned_users + (1 if mentions_room else 0)
+        counts.mentions += mentions
         counts.peak_posts_per_minute = max(counts.peak_posts_per_minute, per_minute)
         counts.peak_rooms_per_minute = max(counts.peak_rooms_per_minute, rooms)
-        return None
+
+    def count_history(self, bot_id: int, *, wall: dt.datetime) -> None:
+        """Add a page of history to the hour's counts."""
+        self._hour(self._bot(bot_id), wall).history_pages += 1
 
     def note_history(
         self, bot_id: int, *, now: float, wall: dt.datetime, rules: ActivityRules
@@ -200,16 +273,19 @@ class BotActivity:
         bot = self._bot(bot_id)
         _trim(bot.pages, now)
         bot.pages.append(now)
-        self._hour(bot, wall).history_pages += 1
-        pages = len(bot.pages)
-        if pages > rules.history_pages_per_minute and bot_id not in self.pending:
-            trip = Trip(
-                HISTORY_BURST,
-                {"pages_per_minute": pages, "limit": rules.history_pages_per_minute},
-            )
-            self.pending[bot_id] = trip
+        self.count_history(bot_id, wall=wall)
+        trip = history_trip(rules, len(bot.pages))
+        if trip is not None and self.hold(bot_id, trip):
             return trip
         return None
+
+    def hold(self, bot_id: int, trip: Trip) -> bool:
+        """Keep a trip for the flush to apply (the first one per bot until applied);
+        False when one is held already."""
+        if bot_id in self.pending:
+            return False
+        self.pending[bot_id] = trip
+        return True
 
     def forget(self, bot_id: int) -> None:
         """Start the bot's windows afresh (after an admin releases it)."""

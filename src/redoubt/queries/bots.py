@@ -74,7 +74,14 @@ async def authenticate_bot(ctx: Context, token: str, *, ip: str) -> tuple[Reques
         or (record.networks is not None and not address_in(ip, record.networks))
     ):
         raise Unauthorized
-    return Requester(user=user, session_id=None, ip=ip, grant=bot_grant(ctx, bot, record, dms)), bot
+    # Scale-out: a quarantine another process tripped and hasn't written yet.
+    marked = (
+        bot.quarantined_at is None
+        and ctx.bot_windows is not None
+        and await ctx.bot_windows.is_marked(bot.user_id)
+    )
+    grant = bot_grant(ctx, bot, record, dms, marked=marked)
+    return Requester(user=user, session_id=None, ip=ip, grant=grant), bot
 
 
 READ_METHODS = frozenset(
@@ -123,15 +130,23 @@ def bot_scopes(values: tuple[str, ...]) -> frozenset[Scope]:
 
 
 def bot_grant(
-    ctx: Context, bot: BotRecord, record: ApiTokenRecord, dm_room_ids: list[int]
+    ctx: Context,
+    bot: BotRecord,
+    record: ApiTokenRecord,
+    dm_room_ids: list[int],
+    *,
+    marked: bool = False,
 ) -> TokenGrant:
     """What a bot's token may do now. A quarantine found by this process but not yet
-    written (a history burst) counts already."""
+    written (a history burst) counts already, and so does one any process found
+    (``marked``: its Redis marker, in scale-out)."""
     return TokenGrant(
         token_id=record.id,
         scopes=bot_scopes(bot.scopes),
         room_ids=frozenset(bot.room_ids) | frozenset(dm_room_ids),
-        quarantined=bot.quarantined_at is not None or bot.user_id in ctx.bot_activity.pending,
+        quarantined=bot.quarantined_at is not None
+        or marked
+        or bot.user_id in ctx.bot_activity.pending,
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from redoubt.core.background import BackgroundJobs
+from redoubt.core.bot_windows import BotWindows
 from redoubt.core.clock import Clock
 from redoubt.core.egress import Egress
 from redoubt.core.ids import IdGenerator
@@ -49,6 +50,9 @@ class Context:
     bot_activity: BotActivity = field(default_factory=BotActivity)
     bot_activity_due: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a quarantine is pending (a history-read burst): wakes the flush."""
+    bot_windows: BotWindows | None = None
+    """Scale-out: the one-minute windows and quarantine markers in Redis, shared by every
+    process (None: the embedded default, windows in ``bot_activity``)."""
 
 
 @dataclass(frozen=True, slots=True)
