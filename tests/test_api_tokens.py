@@ -224,6 +224,13 @@ async def test_scopes_rooms_and_session_only_routes(srv: Server) -> None:
         ("DELETE", f"{API}/sessions", None),
         ("PUT", f"{API}/admin/security", {"require_2fa_roles": []}),
         ("PATCH", f"{API}/users/me", {"display_name": "Mallory"}),
+        (
+            "PUT",
+            f"{API}/admin/bot-settings",
+            {"users_may_create_bots": True, "max_bots_per_user": 5},
+        ),
+        ("GET", f"{API}/bots", None),
+        ("POST", f"{API}/bots", {"username": "tokenbot"}),
     ):
         resp = await srv.request(method, path, everything, json=body)
         assert resp.status_code == 403, (method, path, resp.text)

@@ -29,11 +29,13 @@ import websockets
 
 from redoubt.actions.bot_activity import do_quarantine_bot
 from redoubt.actions.password_reset import issue_password_reset
+from redoubt.actions.server_settings import do_set_user_bot_policy
 from redoubt.core.errors import Unauthorized
 from redoubt.core.signing import sign as sign_hook
 from redoubt.domain.bot_activity import Trip
 from redoubt.domain.enums import UserRole
 from redoubt.queries.bots import authenticate_bot
+from redoubt.queries.server_settings import UserBotPolicy
 from tests.harness import PASSWORD, EventClient, Server, User
 
 API = "/api/v1"
@@ -1430,6 +1432,124 @@ async def _delete_bot(w: World) -> Req:
     return Req(w.admin, f"{BOTS}/{bot.id}", status=204, check=check)
 
 
+# --- users' own bots [bots] ----------------------------------------------------------
+
+OWN_BOTS = f"{API}/bots"
+
+
+async def _allow_user_bots(w: World) -> None:
+    await do_set_user_bot_policy(
+        w.srv.container.context,
+        UserBotPolicy(users_may_create_bots=True, max_bots_per_user=1000),
+        acting_user=None,
+    )
+
+
+async def _get_bot_settings(w: World) -> Req:
+    await _allow_user_bots(w)
+
+    async def check(r: httpx.Response) -> None:
+        assert r.json() == {"users_may_create_bots": True, "max_bots_per_user": 1000}
+
+    return Req(w.admin, f"{API}/admin/bot-settings", check=check)
+
+
+async def _put_bot_settings(w: World) -> Req:
+    body = {"users_may_create_bots": True, "max_bots_per_user": 1000}
+
+    async def check(r: httpx.Response) -> None:
+        assert r.json() == body
+        entries = await w.srv.ok(
+            "GET", f"{API}/admin/audit", w.admin, params={"action": "settings.user_bots"}
+        )
+        assert entries[0]["actor_id"] == w.admin.id
+        assert entries[0]["details"]["to"] == body
+
+    return Req(w.admin, f"{API}/admin/bot-settings", {"json": body}, check=check)
+
+
+async def _own_bot_policy(w: World) -> Req:
+    await _allow_user_bots(w)
+
+    async def check(r: httpx.Response) -> None:
+        assert r.json() == {
+            "users_may_create_bots": True,
+            "max_bots_per_user": 1000,
+            "may_create": True,
+        }
+
+    return Req(w.alice, f"{API}/bot-policy", check=check)
+
+
+async def _list_own_bots(w: World) -> Req:
+    mine = await w.srv.create_bot(w.alice, w.name("obot"))
+    theirs = await w.srv.create_bot(w.bob, w.name("obot"))
+
+    async def check(r: httpx.Response) -> None:
+        ids = {b["id"] for b in r.json()}
+        assert mine.id in ids
+        assert theirs.id not in ids
+        assert mine.token not in r.text
+
+    return Req(w.alice, OWN_BOTS, check=check)
+
+
+async def _create_own_bot(w: World) -> Req:
+    await _allow_user_bots(w)
+    name = w.name("ubot")
+
+    async def check(r: httpx.Response) -> None:
+        body = r.json()
+        assert (body["bot"]["username"], body["bot"]["owner"]["id"]) == (name, w.alice.id)
+        assert body["bot"]["room_ids"] == [w.channel]
+        assert r.headers["cache-control"] == "no-store"
+        assert await _bot_token_works(w, body["token"])
+
+    body = {"username": name, "room_ids": [w.channel]}
+    return Req(w.alice, OWN_BOTS, {"json": body}, status=201, check=check)
+
+
+async def _rotate_own_bot_token(w: World) -> Req:
+    bot = await w.srv.create_bot(w.alice, w.name("urbot"))
+
+    async def check(r: httpx.Response) -> None:
+        assert r.headers["cache-control"] == "no-store"
+        assert await _bot_token_works(w, r.json()["token"])
+        assert not await _bot_token_works(w, bot.token)
+
+    return Req(w.alice, f"{OWN_BOTS}/{bot.id}/token", {"json": {"grace_hours": 0}}, check=check)
+
+
+async def _revoke_own_bot_tokens(w: World) -> Req:
+    bot = await w.srv.create_bot(w.alice, w.name("uvbot"))
+
+    async def check(r: httpx.Response) -> None:
+        assert not await _bot_token_works(w, bot.token)
+
+    return Req(w.alice, f"{OWN_BOTS}/{bot.id}/token", status=204, check=check)
+
+
+async def _set_own_bot_rooms(w: World) -> Req:
+    bot = await w.srv.create_bot(w.alice, w.name("usbot"))
+
+    async def check(r: httpx.Response) -> None:
+        assert r.json()["room_ids"] == [w.channel]
+
+    body = {"json": {"room_ids": [w.channel]}}
+    return Req(w.alice, f"{OWN_BOTS}/{bot.id}/rooms", body, check=check)
+
+
+async def _delete_own_bot(w: World) -> Req:
+    bot = await w.srv.create_bot(w.alice, w.name("udbot"))
+
+    async def check(r: httpx.Response) -> None:
+        assert not await _bot_token_works(w, bot.token)
+        listed = await w.srv.ok("GET", OWN_BOTS, w.alice)
+        assert bot.id not in {b["id"] for b in listed}
+
+    return Req(w.alice, f"{OWN_BOTS}/{bot.id}", status=204, check=check)
+
+
 async def _click_button(w: World) -> Req:
     """bob clicks the callback button of a bot's message in the room; the bot gets the
     click as a callback_query update."""
@@ -1654,6 +1774,15 @@ ENDPOINTS: dict[tuple[str, str], Entry] = {
     ("PUT", "/api/v1/admin/bots/{bot_id}/scopes"): Entry(_set_bot_scopes, admin_only=True),
     ("POST", "/api/v1/admin/bots/{bot_id}/release"): Entry(_release_bot, admin_only=True),
     ("DELETE", "/api/v1/admin/bots/{bot_id}"): Entry(_delete_bot, admin_only=True),
+    ("GET", "/api/v1/admin/bot-settings"): Entry(_get_bot_settings, admin_only=True),
+    ("PUT", "/api/v1/admin/bot-settings"): Entry(_put_bot_settings, admin_only=True),
+    ("GET", "/api/v1/bot-policy"): Entry(_own_bot_policy),
+    ("GET", "/api/v1/bots"): Entry(_list_own_bots),
+    ("POST", "/api/v1/bots"): Entry(_create_own_bot),
+    ("POST", "/api/v1/bots/{bot_id}/token"): Entry(_rotate_own_bot_token),
+    ("DELETE", "/api/v1/bots/{bot_id}/token"): Entry(_revoke_own_bot_tokens),
+    ("PUT", "/api/v1/bots/{bot_id}/rooms"): Entry(_set_own_bot_rooms),
+    ("DELETE", "/api/v1/bots/{bot_id}"): Entry(_delete_own_bot),
     ("POST", "/api/v1/messages/{message_id}/buttons"): Entry(_click_button, outsider=404),
     ("PUT", "/api/v1/messages/{message_id}/buttons"): Entry(_set_buttons, outsider=404),
     ("POST", "/api/v1/callbacks/{callback_id}/answer"): Entry(_answer_callback),

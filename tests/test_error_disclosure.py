@@ -162,6 +162,8 @@ def plausible_body(op: dict[str, Any], s: Seed) -> Any:
         "MarkReadBody": {"position": 1},
         # [bot buttons] A position on a message without keyboard (400).
         "ClickButtonBody": {"row": 0, "column": 0},
+        "SetButtonsBody": {"buttons": [[{"text": "Go", "callback_data": "go"}]]},
+        "AnswerCallbackBody": {"text": "Done", "show_alert": False},
         # [second factor] Codes that are never right (alice isn't enrolled).
         "LoginTwoFactorBody": {"challenge": "rdt_chl_" + "A" * 43 + "_000000", "code": "123456"},
         "TwoFactorCodeBody": {"code": "123456"},
@@ -192,6 +194,9 @@ def plausible_body(op: dict[str, Any], s: Seed) -> Any:
         "RotateBotTokenBody": {"grace_hours": 0},
         "SetBotRoomsBody": {"room_ids": [s.room]},
         "SetBotScopesBody": {"scopes": ["messages:read"]},
+        # [users' own bots] A room the caller doesn't moderate; the default policy.
+        "CreateOwnBotBody": {"username": "ownbot", "room_ids": [s.room]},
+        "BotSettingsBody": {"users_may_create_bots": False, "max_bots_per_user": 5},
     }
     assert name in bodies, f"no plausible body for {name}: add one"
     return bodies[name]
@@ -242,6 +247,7 @@ async def test_client_errors_on_every_route_disclose_nothing(
         "emoji": "thumbs_up",
         "hook_id": "1",
         "bot_id": "1",  # never issued
+        "callback_id": "never-issued",
         "url_token": "rdt_whu_" + "A" * 43 + "_AAAAAA",  # never issued
     }
     malformed = [
@@ -422,6 +428,7 @@ async def _call_every_operation(
         "emoji": "heart",
         "hook_id": "1",
         "bot_id": "1",  # never issued
+        "callback_id": "never-issued",
         "url_token": "rdt_whu_" + "A" * 43 + "_AAAAAA",  # never issued
     }
     out = []

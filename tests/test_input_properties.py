@@ -60,6 +60,7 @@ _PATH_VALUE_NAMES = (
     "token_id",
     "hook_id",
     "bot_id",
+    "callback_id",
     "url_token",
 )
 
@@ -382,9 +383,16 @@ class World:
             # [bots] An owner never issued: a case past the schema makes no bot.
             "description": "a test bot",
             "owner_id": "1",
+            # [users' own bots] The default policy: a case past the schema changes none.
+            "users_may_create_bots": False,
+            "max_bots_per_user": 5,
             # [bot buttons] A position; the case's message has no keyboard (400).
             "row": 0,
             "column": 0,
+            # [native bot API] No buttons (a person's buttons are refused anyway) and a
+            # plain answer to a click never issued.
+            "buttons": [],
+            "show_alert": False,
         }
         body = {}
         for name, prop in op.body_schema.get("properties", {}).items():
@@ -540,6 +548,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                 "emoji": "thumbs_up",
                 "hook_id": "1",  # never issued: no case may reach a hook
                 "bot_id": "1",  # never issued: no case may reach a bot
+                "callback_id": "never-issued",  # no case may answer a click
                 "url_token": "rdt_whu_" + "A" * 43 + "_AAAAAA",  # never issued
             },
             data_dir=data_dir,

@@ -3,7 +3,11 @@
 A bot is a user with role ``bot`` (no password, never an admin) plus a ``bots`` row:
 its owner, a description and the rooms it may be added to. Its tokens are api_tokens
 rows of kind ``bot`` in Telegram's ``<bot id>:<secret>`` shape, hashed, shown once.
-Only admins (or the CLI, ``acting_user`` None) manage bots for now.
+Admins (and the CLI, ``acting_user`` None) manage every bot. A user (role ``user``)
+manages the bots they own, and may create bots of their own when an admin allowed it
+(the ``users_may_create_bots`` server setting, up to ``max_bots_per_user`` each), with
+only rooms they own or moderate. Anyone else is told the bot doesn't exist (404), so
+bot ids don't leak. Turning the setting off stops new bots only.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from redoubt.domain.bots import (
     MAX_DESCRIPTION_CHARS,
     bot_token_hint,
 )
-from redoubt.domain.enums import RoomKind, UserRole
+from redoubt.domain.enums import MemberRole, RoomKind, UserRole
 from redoubt.domain.events import EventType
 from redoubt.domain.permissions import RoomAction
 from redoubt.domain.scopes import Scope
@@ -33,6 +37,7 @@ from redoubt.domain.tokens import parse_networks
 from redoubt.queries.bots import current_token
 from redoubt.queries.context import Context, Requester
 from redoubt.queries.rooms import access_room_conn
+from redoubt.queries.server_settings import user_bot_policy
 from redoubt.queries.users import user_view
 from redoubt.storage import api_tokens as token_store
 from redoubt.storage import bots as bot_store
@@ -61,24 +66,71 @@ def new_bot_token(bot_id: int) -> str:
     return f"{bot_id}:{secrets.token_urlsafe(32)}"
 
 
-def _require_admin(acting_user: Requester | None) -> None:
-    if acting_user is None:
-        return  # the CLI: the host's operator
-    if acting_user.grant is not None:
+def _require_session(acting_user: Requester | None) -> None:
+    if acting_user is not None and acting_user.grant is not None:
         # The routes are session-only already; this is the second lock on the same door.
         raise Forbidden("API tokens can't manage bots; sign in.")
-    if acting_user.user.role is not UserRole.ADMIN:
+
+
+def _require_admin(acting_user: Requester | None) -> None:
+    _require_session(acting_user)
+    if acting_user is not None and acting_user.user.role is not UserRole.ADMIN:
         raise Forbidden("Only admins can manage bots.")
+
+
+def _non_admin(acting_user: Requester | None) -> Requester | None:
+    """``acting_user`` when it is neither the CLI (the host's operator) nor an admin."""
+    if acting_user is None or acting_user.user.role is UserRole.ADMIN:
+        return None
+    return acting_user
+
+
+def _require_manager(acting_user: Requester | None, bot: BotRecord, *, own_only: bool) -> None:
+    """May ``acting_user`` manage ``bot``? Its owner (a user or admin) may; an admin may
+    manage any bot unless ``own_only`` (the self-service routes, where an admin too sees
+    only their own). Anyone else: the bot doesn't exist for them.
+
+    Raises:
+        Forbidden: an API token (session-only).
+        NotFound: not the bot's owner (nor an admin, outside ``own_only``).
+    """
+    _require_session(acting_user)
+    if acting_user is None:
+        return
+    role = acting_user.user.role
+    if bot.owner_id == acting_user.id and role in (UserRole.USER, UserRole.ADMIN):
+        return
+    if role is UserRole.ADMIN and not own_only:
+        return
+    raise NotFound("No such bot.")
+
+
+_NOT_MODERATED = "A bot's rooms are rooms you own or moderate."
 
 
 async def _allowed_rooms(
     conn: AsyncConnection, acting_user: Requester | None, room_ids: Sequence[int]
 ) -> tuple[int, ...]:
     """Check a bot's room list: channels and groups the admin can see (any room for the
-    CLI), never DMs (people open those with the bot themselves)."""
+    CLI), never DMs (people open those with the bot themselves). A user (not an admin)
+    may only list rooms they own or moderate (who may add members to a group); any
+    other room, existing or not, is refused alike (403)."""
     unique = tuple(dict.fromkeys(room_ids))
     if len(unique) > MAX_BOT_ROOMS:
         raise BadRequest(f"At most {MAX_BOT_ROOMS} rooms.")
+    user = _non_admin(acting_user)
+    if user is not None:
+        for room_id in unique:
+            room = await room_store.get_room_by_id(conn, room_id)
+            member = await room_store.get_membership(conn, room_id, user.id)
+            if (
+                room is None
+                or room.kind is RoomKind.DM
+                or member is None
+                or member.role.rank < MemberRole.MODERATOR.rank
+            ):
+                raise Forbidden(_NOT_MODERATED)
+        return unique
     for room_id in unique:
         room = await room_store.get_room_by_id(conn, room_id)
         if room is not None and acting_user is not None:
@@ -177,13 +229,25 @@ async def do_create_bot(
     Returns:
         The bot, its user, and its token (shown once; the server keeps only its hash).
 
+    An admin (or the CLI) creates a bot for any owner. A user (role ``user``) may
+    create one they own themselves, when the server allows it (``users_may_create_bots``),
+    up to ``max_bots_per_user`` active bots, with rooms they own or moderate only.
+
     Raises:
-        Forbidden: not an admin.
+        Forbidden: an API token; a guest or bot; a user creating one for someone else,
+            or while the server doesn't allow it; a room the user doesn't own or
+            moderate.
         BadRequest: invalid username, description, address ranges, scopes or rooms; an
             owner that is a bot, a guest or deactivated.
-        Conflict: the username is taken.
+        Conflict: the username is taken; the user owns ``max_bots_per_user`` bots already.
     """
-    _require_admin(acting_user)
+    _require_session(acting_user)
+    self_service = _non_admin(acting_user)
+    if self_service is not None:
+        if self_service.user.role is not UserRole.USER:
+            raise Forbidden("Only users and admins can own bots.")
+        if owner_id != self_service.id:
+            raise Forbidden("Only admins can create bots for others.")
     bot_scopes = _scopes(scopes)
     username = username.lower()
     if not is_valid_username(username):
@@ -201,6 +265,8 @@ async def do_create_bot(
         raise BadRequest(f"Allowed addresses: {exc}.") from None
     async with ctx.db.transaction("create_bot") as txn:
         conn = txn.conn
+        if self_service is not None:
+            await _check_self_service_txn(ctx, conn, owner_id)
         owner = await user_store.get_user_by_id(conn, owner_id)
         if owner is None or not owner.is_active or owner.role in (UserRole.BOT, UserRole.GUEST):
             raise BadRequest("A bot's owner is an active user or admin.")
@@ -246,24 +312,44 @@ async def do_create_bot(
     return bot, user, token
 
 
+async def _check_self_service_txn(ctx: Context, conn: AsyncConnection, owner_id: int) -> None:
+    """A user's own new bot: allowed now, and within their limit (read in the same
+    transaction, so an admin's change applies from the moment it commits)."""
+    policy = await user_bot_policy(conn, ctx.settings)
+    if not policy.users_may_create_bots:
+        raise Forbidden("Users can't create bots on this server; ask an admin.")
+    owned = await bot_store.list_bots(conn, owner_id=owner_id)
+    if len(owned) >= policy.max_bots_per_user:
+        raise Conflict(
+            f"You own {len(owned)} bots; the limit is {policy.max_bots_per_user}. Delete one first."
+        )
+
+
 async def do_rotate_bot_token(
-    ctx: Context, *, acting_user: Requester | None, bot_id: int, grace_hours: int
+    ctx: Context,
+    *,
+    acting_user: Requester | None,
+    bot_id: int,
+    grace_hours: int,
+    own_only: bool = False,
 ) -> str:
     """Issue a new token for the bot; its current one keeps working for ``grace_hours``
     (0: it stops now). A bot whose tokens were all revoked simply gets a new one.
 
     Raises:
-        Forbidden: not an admin.
-        NotFound: no such (active) bot.
+        Forbidden: an API token.
+        NotFound: no such (active) bot, or not one the caller may manage (its owner;
+            admins any, unless ``own_only``).
         BadRequest: a grace period beyond the server's maximum.
     """
-    _require_admin(acting_user)
+    _require_session(acting_user)
     if not 0 <= grace_hours <= ctx.settings.api_token_max_grace_hours:
         raise BadRequest(
             f"The grace period is 0 to {ctx.settings.api_token_max_grace_hours} hours."
         )
     async with ctx.db.transaction("rotate_bot_token") as txn:
-        await _load_bot(txn.conn, bot_id)
+        bot, _user = await _load_bot(txn.conn, bot_id)
+        _require_manager(acting_user, bot, own_only=own_only)
         old = await current_token(txn.conn, bot_id, txn.now)
         new, token = await _insert_token(ctx, txn, bot_id, old.networks if old else None)
         grace_end = txn.now + dt.timedelta(hours=grace_hours)
@@ -294,19 +380,22 @@ async def do_rotate_bot_token(
     return token
 
 
-async def do_revoke_bot_tokens(ctx: Context, *, acting_user: Requester | None, bot_id: int) -> int:
+async def do_revoke_bot_tokens(
+    ctx: Context, *, acting_user: Requester | None, bot_id: int, own_only: bool = False
+) -> int:
     """Revoke every token of the bot at once (those in a grace period too).
 
     Returns:
         How many tokens stopped working.
 
     Raises:
-        Forbidden: not an admin.
-        NotFound: no such (active) bot.
+        Forbidden: an API token.
+        NotFound: no such (active) bot, or not one the caller may manage.
     """
-    _require_admin(acting_user)
+    _require_session(acting_user)
     async with ctx.db.transaction("revoke_bot_tokens") as txn:
-        await _load_bot(txn.conn, bot_id)
+        bot, _user = await _load_bot(txn.conn, bot_id)
+        _require_manager(acting_user, bot, own_only=own_only)
         revoked = await _revoke_all(txn, bot_id)
         await _close_streams_txn(txn, bot_id, reason="token_revoked")
         await audit(
@@ -338,20 +427,27 @@ async def _revoke_all(txn: Txn, bot_id: int) -> list[str]:
 
 
 async def do_set_bot_rooms(
-    ctx: Context, *, acting_user: Requester | None, bot_id: int, room_ids: Sequence[int]
+    ctx: Context,
+    *,
+    acting_user: Requester | None,
+    bot_id: int,
+    room_ids: Sequence[int],
+    own_only: bool = False,
 ) -> tuple[int, ...]:
     """Replace the list of rooms the bot may be added to. It leaves every room it is in
     that is no longer on the list, at once.
 
     Raises:
-        Forbidden: not an admin.
-        NotFound: no such (active) bot.
+        Forbidden: an API token; for a user (its owner), a room they don't own or
+            moderate.
+        NotFound: no such (active) bot, or not one the caller may manage.
         BadRequest: a room that doesn't exist, isn't visible to the admin, or is a DM.
     """
-    _require_admin(acting_user)
+    _require_session(acting_user)
     async with ctx.db.transaction("set_bot_rooms") as txn:
         conn = txn.conn
         bot, _user = await _load_bot(conn, bot_id)
+        _require_manager(acting_user, bot, own_only=own_only)
         rooms = await _allowed_rooms(conn, acting_user, room_ids)
         await bot_store.set_room_ids_txn(conn, bot_id, rooms)
         removed = []
@@ -379,18 +475,21 @@ async def do_set_bot_rooms(
     return rooms
 
 
-async def do_delete_bot(ctx: Context, *, acting_user: Requester | None, bot_id: int) -> None:
+async def do_delete_bot(
+    ctx: Context, *, acting_user: Requester | None, bot_id: int, own_only: bool = False
+) -> None:
     """Delete a bot: its account is deactivated (its messages stay) and every token of
     it is revoked.
 
     Raises:
-        Forbidden: not an admin.
-        NotFound: no such (active) bot.
+        Forbidden: an API token.
+        NotFound: no such (active) bot, or not one the caller may manage.
     """
-    _require_admin(acting_user)
+    _require_session(acting_user)
     async with ctx.db.transaction("delete_bot") as txn:
         conn = txn.conn
         bot, _user = await _load_bot(conn, bot_id)
+        _require_manager(acting_user, bot, own_only=own_only)
         await user_store.update_user_txn(conn, bot_id, is_active=False)
         revoked = await _revoke_all(txn, bot_id)
         updated = await user_store.get_user_by_id(conn, bot_id)

@@ -349,6 +349,33 @@ class CreateBotBody(_Body):
     """What its token may do on the native REST API (never ``admin``)."""
 
 
+class CreateOwnBotBody(_Body):
+    """A user's own bot (``POST /bots``): as an admin's, minus the owner (the caller)."""
+
+    username: Username
+    display_name: DisplayName | None = None
+    description: Annotated[str, StringConstraints(max_length=512)] = ""
+    room_ids: BotRoomIds = []
+    """The rooms it may be added to: rooms you own or moderate; no others."""
+    networks: (
+        Annotated[
+            list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+            Field(max_length=20),
+        ]
+        | None
+    ) = None
+    """Allowed client address ranges for its token (CIDR, or one address); None: any."""
+    scopes: BotScopes = ["messages:read", "messages:write"]
+    """What its token may do on the native REST API (never ``admin``)."""
+
+
+class BotSettingsBody(_Body):
+    users_may_create_bots: bool
+    """Whether users may create bots they own (existing ones keep working when off)."""
+    max_bots_per_user: Annotated[int, Field(ge=0, le=1000)]
+    """How many active bots one user may own through self-service."""
+
+
 class RotateBotTokenBody(_Body):
     grace_hours: Annotated[int, Field(ge=0, le=100_000)] = 0
     """How long the current token keeps working beside the new one (0: it stops now)."""

@@ -186,6 +186,14 @@ class Settings(BaseModel):
     """How long per-token request counts are kept (at least the week the rate alert
     compares with)."""
 
+    # --- users' own bots ---------------------------------------------------------- [bots]
+    users_may_create_bots: bool = False
+    """Whether users (role ``user``) may create bots they own; the default until an admin
+    sets it at run time (Admin -> Bots, ``/admin/bot-settings``)."""
+    max_bots_per_user: int = Field(default=5, ge=0, le=1000)
+    """How many (active) bots one user may own through self-service; the default until
+    an admin sets it at run time. Admins and the CLI aren't limited."""
+
     # --- bot activity monitoring (T7) ------------------------------------------- [bots]
     bot_flood_floor: int = Field(default=30, ge=1)
     """Posts per minute below which a bot is never quarantined for flooding."""

@@ -32,6 +32,7 @@ __all__ = [
     "current_token",
     "get_bot_view",
     "list_bot_views",
+    "list_owned_bot_views",
     "require_bot_write",
 ]
 
@@ -198,6 +199,12 @@ async def list_bot_views(ctx: Context) -> list[BotView]:
     """Every bot whose account is active, oldest first (admin routes check the role)."""
     async with ctx.db.read("list_bots") as conn:
         return await _views(ctx, conn, await bot_store.list_bots(conn))
+
+
+async def list_owned_bot_views(ctx: Context, owner_id: int) -> list[BotView]:
+    """The active bots ``owner_id`` owns, oldest first (a user's "My bots")."""
+    async with ctx.db.read("list_owned_bots") as conn:
+        return await _views(ctx, conn, await bot_store.list_bots(conn, owner_id=owner_id))
 
 
 async def get_bot_view(ctx: Context, bot_id: int) -> BotView:

@@ -76,9 +76,14 @@ async def get_bot(conn: AsyncConnection, user_id: int) -> BotRecord | None:
     return _record(row) if row else None
 
 
-async def list_bots(conn: AsyncConnection, *, active_only: bool = True) -> list[BotRecord]:
-    """Bots, oldest first; with ``active_only``, those whose account is not deactivated."""
+async def list_bots(
+    conn: AsyncConnection, *, active_only: bool = True, owner_id: int | None = None
+) -> list[BotRecord]:
+    """Bots, oldest first; with ``active_only``, those whose account is not deactivated;
+    with ``owner_id``, those that user owns."""
     query = select(bots).order_by(bots.c.created_at, bots.c.user_id)
+    if owner_id is not None:
+        query = query.where(bots.c.owner_id == owner_id)
     if active_only:
         query = query.join(users, users.c.id == bots.c.user_id).where(users.c.is_active)
     return [_record(row) for row in await conn.execute(query)]

@@ -4,7 +4,7 @@
  */
 import { request } from "./api";
 import { parseNetworks } from "./tokens";
-import type { UserPublicView } from "./types";
+import type { MembershipView, RoomView, UserPublicView } from "./types";
 
 export interface BotView {
   id: string;
@@ -52,6 +52,72 @@ export const botsApi = {
   release: (botId: string) => request<BotView>("POST", `/admin/bots/${enc(botId)}/release`),
 };
 
+/** What the bot pages call: the admin routes (every bot) or a user's own (`/bots`). */
+export interface BotsClient {
+  list: () => Promise<BotView[]>;
+  rotate: (botId: string, graceHours: number) => Promise<{ token: string }>;
+  revoke: (botId: string) => Promise<void>;
+  setRooms: (botId: string, roomIds: string[]) => Promise<BotView>;
+  remove: (botId: string) => Promise<void>;
+}
+
+/** A user's own bot: the admin body minus the owner (the caller). */
+export type CreateOwnBotBody = Omit<CreateBotBody, "owner_id">;
+
+/** Whether users may create their own bots here (`GET /bot-policy`). */
+export interface OwnBotPolicy {
+  users_may_create_bots: boolean;
+  max_bots_per_user: number;
+  /** Whether the caller may create one now (a user while allowed, or an admin). */
+  may_create: boolean;
+}
+
+/** The admin's switch for users' own bots (`/admin/bot-settings`). */
+export interface BotSettings {
+  users_may_create_bots: boolean;
+  max_bots_per_user: number;
+}
+
+/** Settings → My bots: the caller's own bots (another user's answer 404). */
+export const ownBotsApi: BotsClient & {
+  policy: () => Promise<OwnBotPolicy>;
+  create: (body: CreateOwnBotBody) => Promise<{ bot: BotView; token: string }>;
+} = {
+  policy: () => request<OwnBotPolicy>("GET", "/bot-policy"),
+  list: () => request<BotView[]>("GET", "/bots"),
+  /** The token is in this answer only. */
+  create: (body: CreateOwnBotBody) => request<{ bot: BotView; token: string }>("POST", "/bots", { body }),
+  rotate: (botId: string, graceHours: number) =>
+    request<{ token: string }>("POST", `/bots/${enc(botId)}/token`, { body: { grace_hours: graceHours } }),
+  revoke: (botId: string) => request<void>("DELETE", `/bots/${enc(botId)}/token`),
+  setRooms: (botId: string, roomIds: string[]) =>
+    request<BotView>("PUT", `/bots/${enc(botId)}/rooms`, { body: { room_ids: roomIds } }),
+  remove: (botId: string) => request<void>("DELETE", `/bots/${enc(botId)}`),
+};
+
+export const botSettingsApi = {
+  get: () => request<BotSettings>("GET", "/admin/bot-settings"),
+  save: (body: BotSettings) => request<BotSettings>("PUT", "/admin/bot-settings", { body }),
+};
+
+/**
+ * The rooms a user may give their own bot: channels and groups (not DMs, not archived)
+ * they own or moderate, by name. The server checks the same.
+ */
+export function moderatedRooms(memberships: readonly MembershipView[]): RoomView[] {
+  return memberships
+    .filter((m) => (m.role === "owner" || m.role === "moderator") && m.room.kind !== "dm" && !m.room.archived)
+    .map((m) => m.room)
+    .sort((a, b) => (a.name ?? "").localeCompare(b.name ?? ""));
+}
+
+/** The "max bots per user" field of the admin's switch: a whole number 0-1000. */
+export function checkBotLimit(text: string): { ok: true; limit: number } | { ok: false; error: string } {
+  const t = text.trim();
+  if (!/^[0-9]{1,4}$/.test(t) || Number(t) > 1000) return { ok: false, error: "The limit is a whole number from 0 to 1000." };
+  return { ok: true, limit: Number(t) };
+}
+
 export const MAX_BOT_DESCRIPTION = 512;
 export const MAX_BOT_ROOMS = 100;
 /** The server's username rule (domain/text.py), checked before sending. */
@@ -78,6 +144,16 @@ export const EMPTY_BOT_FORM: BotForm = {
 export type BotFormField = "username" | "description" | "owner" | "rooms" | "networks";
 
 export type BotFormCheck = { ok: true; body: CreateBotBody } | { ok: false; field: BotFormField; error: string };
+
+export type OwnBotFormCheck = { ok: true; body: CreateOwnBotBody } | { ok: false; field: BotFormField; error: string };
+
+/** The create form of a user's own bot (no owner to choose: the caller owns it). */
+export function checkOwnBotForm(form: Omit<BotForm, "ownerId">): OwnBotFormCheck {
+  const checked = checkBotForm({ ...form, ownerId: "0" });
+  if (!checked.ok) return checked;
+  const { owner_id: _owner, ...body } = checked.body;
+  return { ok: true, body };
+}
 
 /** The create form as the request body, or what is wrong with it (the server judges the rest). */
 export function checkBotForm(form: BotForm): BotFormCheck {

@@ -14,10 +14,13 @@ import { TwoFactorSettings } from "./TwoFactor";
 
 // Its own chunk: most people never open it.
 const TokensSettings = lazyComponent(() => import("./settings/Tokens").then((m) => m.TokensSettings));
+// Its own chunk (with Admin → Bots' dialogs); it renders nothing unless the server
+// lets users create bots or the user owns some.
+const MyBotsSection = lazyComponent(() => import("./settings/MyBots").then((m) => m.MyBotsSection));
 
 /**
  * The account page (/settings): profile, email address, password, signed-in devices,
- * two-factor authentication, API tokens. The server is the authority on every rule (the password policy above
+ * two-factor authentication, API tokens, the user's own bots. The server is the authority on every rule (the password policy above
  * all); the checks here only save a round trip for the obvious mistakes, and whatever
  * the server answers is shown as it said it.
  */
@@ -40,6 +43,7 @@ export function Settings() {
       <SettingsSection id="tokens" title="API tokens" testId="tokens-section">
         <TokensSettings />
       </SettingsSection>
+      <MyBotsSection />
     </section>
   );
 }

@@ -12,9 +12,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from redoubt.actions.audit import do_note_audit_export
-from redoubt.actions.server_settings import do_set_required_2fa_roles, role_names
+from redoubt.actions.server_settings import (
+    do_set_required_2fa_roles,
+    do_set_user_bot_policy,
+    role_names,
+)
 from redoubt.api.deps import Admin, Ctx, scoped
-from redoubt.api.schemas import IdStr, SecuritySettingsBody
+from redoubt.api.schemas import BotSettingsBody, IdStr, SecuritySettingsBody
 from redoubt.core.csv_export import csv_row
 from redoubt.core.errors import BadRequest
 from redoubt.core.ids import format_id
@@ -23,7 +27,11 @@ from redoubt.domain.scopes import Scope
 from redoubt.domain.views import RoomView, UserView
 from redoubt.queries.audit import AuditFilter, audit_export_pages, read_audit_log
 from redoubt.queries.rooms import list_rooms_for_admin
-from redoubt.queries.server_settings import read_required_2fa_roles
+from redoubt.queries.server_settings import (
+    UserBotPolicy,
+    read_required_2fa_roles,
+    read_user_bot_policy,
+)
 from redoubt.queries.users import list_users_for_admin, user_view
 from redoubt.storage.audit import AuditRecord
 
@@ -257,3 +265,39 @@ async def put_security(admin: Admin, ctx: Ctx, body: SecuritySettingsBody) -> Se
         ctx, frozenset(UserRole(r) for r in body.require_2fa_roles), acting_user=admin
     )
     return SecuritySettings(require_2fa_roles=role_names(roles))
+
+
+class BotSettings(BaseModel):
+    users_may_create_bots: bool
+    """Whether users may create bots they own (``POST /bots``). Off: no new ones; the
+    bots users own already keep working."""
+    max_bots_per_user: int
+    """How many active bots one user may own through self-service."""
+
+
+def _bot_settings(policy: UserBotPolicy) -> BotSettings:
+    return BotSettings(
+        users_may_create_bots=policy.users_may_create_bots,
+        max_bots_per_user=policy.max_bots_per_user,
+    )
+
+
+@router.get("/bot-settings", response_model=BotSettings)
+async def get_bot_settings(admin: Admin, ctx: Ctx) -> BotSettings:
+    """Whether users may create their own bots, and how many: what an admin set, else
+    the deployment config."""
+    return _bot_settings(await read_user_bot_policy(ctx))
+
+
+@router.put("/bot-settings", response_model=BotSettings)
+async def put_bot_settings(admin: Admin, ctx: Ctx, body: BotSettingsBody) -> BotSettings:
+    """Replace the self-service bot policy (audited as ``settings.user_bots``)."""
+    policy = await do_set_user_bot_policy(
+        ctx,
+        UserBotPolicy(
+            users_may_create_bots=body.users_may_create_bots,
+            max_bots_per_user=body.max_bots_per_user,
+        ),
+        acting_user=admin,
+    )
+    return _bot_settings(policy)

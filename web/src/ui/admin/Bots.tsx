@@ -1,7 +1,23 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { api, fetchAll } from "../../lib/api";
-import { botsApi, checkBotForm, checkGrace, EMPTY_BOT_FORM, type BotForm, type BotFormField, type BotView } from "../../lib/bots";
+import {
+  botSettingsApi,
+  botsApi,
+  checkBotForm,
+  checkBotLimit,
+  checkGrace,
+  checkOwnBotForm,
+  EMPTY_BOT_FORM,
+  ownBotsApi,
+  type BotForm,
+  type BotFormField,
+  type BotsClient,
+  type BotSettings,
+  type BotView,
+  type CreateBotBody,
+  type CreateOwnBotBody,
+} from "../../lib/bots";
 import { secretItems } from "../../lib/secretOnce";
 import { toggled } from "../../lib/sets";
 import { absoluteTime } from "../../lib/time";
@@ -111,6 +127,7 @@ export function AdminBots() {
         Bot accounts use the Telegram-compatible Bot API with their token. A bot can only be added to the rooms listed
         here, and can&rsquo;t create rooms or hold admin rights.
       </p>
+      <UserBotsSetting />
       <button
         type="button"
         class="primary"
@@ -217,8 +234,74 @@ export function AdminBots() {
   );
 }
 
+/**
+ * The admin's switch for users' own bots (Settings → My bots): on, a user may create
+ * bots they own, up to the limit; off, no new ones (existing ones keep working).
+ */
+function UserBotsSetting() {
+  const [saved, setSaved] = useState<BotSettings | null>(null);
+  const [allowed, setAllowed] = useState(false);
+  const [limit, setLimit] = useState("5");
+  const [notice, setNotice] = useState<string | null>(null);
+  const { busy, error, setError, run } = useAction();
+
+  useEffect(() => {
+    botSettingsApi.get().then(
+      (s) => {
+        setSaved(s);
+        setAllowed(s.users_may_create_bots);
+        setLimit(String(s.max_bots_per_user));
+      },
+      (err) => setError(errorText(err)),
+    );
+  }, []);
+
+  async function submit(e: Event) {
+    e.preventDefault();
+    setNotice(null);
+    const checked = checkBotLimit(limit);
+    if (!checked.ok) return setError(checked.error);
+    await run(async () => {
+      const s = await botSettingsApi.save({ users_may_create_bots: allowed, max_bots_per_user: checked.limit });
+      setSaved(s);
+      setNotice(s.users_may_create_bots ? `Users may create up to ${s.max_bots_per_user} bots each.` : "Users can't create bots; existing ones keep working.");
+    });
+  }
+
+  return (
+    <form class="form inline-form" onSubmit={submit} aria-label="Users' own bots" data-testid="user-bots-setting">
+      <label class="checkbox">
+        <input
+          type="checkbox"
+          name="users-may-create-bots"
+          data-testid="users-may-create-bots"
+          checked={allowed}
+          disabled={!saved}
+          onChange={(e) => setAllowed(e.currentTarget.checked)}
+        />{" "}
+        Users may create their own bots (in rooms they own or moderate)
+      </label>
+      <label for="max-bots-per-user">Bots per user</label>
+      <input
+        id="max-bots-per-user"
+        name="max-bots-per-user"
+        inputMode="numeric"
+        size={5}
+        value={limit}
+        disabled={!saved}
+        onInput={(e) => setLimit(e.currentTarget.value)}
+      />
+      <button type="submit" data-testid="user-bots-save" disabled={!saved || busy}>
+        {busy ? "Saving…" : "Save"}
+      </button>
+      <ErrorAlert text={error} testId="user-bots-error" />
+      <SuccessNote text={notice} testId="user-bots-notice" />
+    </form>
+  );
+}
+
 /** Checkboxes for the rooms a bot may be added to. */
-function RoomPicker(props: { rooms: RoomView[]; selected: ReadonlySet<string>; onChange: (selected: Set<string>) => void; legend: string }) {
+export function RoomPicker(props: { rooms: RoomView[]; selected: ReadonlySet<string>; onChange: (selected: Set<string>) => void; legend: string }) {
   return (
     <fieldset class="room-picker">
       <legend>{props.legend}</legend>
@@ -243,8 +326,13 @@ function RoomPicker(props: { rooms: RoomView[]; selected: ReadonlySet<string>; o
   );
 }
 
-function CreateBotDialog(props: {
-  owners: UserView[];
+function isAdminBody(body: CreateBotBody | CreateOwnBotBody): body is CreateBotBody {
+  return "owner_id" in body;
+}
+
+/** The create dialog; without `owners`, a user's own bot (the caller owns it). */
+export function CreateBotDialog(props: {
+  owners: UserView[] | null;
   rooms: RoomView[];
   onClose: () => void;
   onCreated: (bot: BotView, token: string) => void;
@@ -259,16 +347,17 @@ function CreateBotDialog(props: {
 
   async function submit(e: Event) {
     e.preventDefault();
-    const checked = checkBotForm(form);
+    const checked = props.owners ? checkBotForm(form) : checkOwnBotForm(form);
     if (!checked.ok) {
       setField(checked.field);
       setError(checked.error);
       return;
     }
     setField(null);
+    const body = checked.body;
     // The token leaves this function only for the secret dialog.
     await run(async () => {
-      const { bot, token } = await botsApi.create(checked.body);
+      const { bot, token } = isAdminBody(body) ? await botsApi.create(body) : await ownBotsApi.create(body);
       props.onCreated(bot, token);
     });
   }
@@ -300,15 +389,19 @@ function CreateBotDialog(props: {
           value={form.description}
           onInput={set("description")}
         />
-        <label for="bot-owner">Owner (responsible for the bot)</label>
-        <select id="bot-owner" name="bot-owner" aria-invalid={invalid("owner")} value={form.ownerId} onChange={set("ownerId")}>
-          <option value="">Choose…</option>
-          {props.owners.map((u) => (
-            <option key={u.id} value={u.id}>
-              {u.username} ({u.display_name})
-            </option>
-          ))}
-        </select>
+        {props.owners && (
+          <>
+            <label for="bot-owner">Owner (responsible for the bot)</label>
+            <select id="bot-owner" name="bot-owner" aria-invalid={invalid("owner")} value={form.ownerId} onChange={set("ownerId")}>
+              <option value="">Choose…</option>
+              {props.owners.map((u) => (
+                <option key={u.id} value={u.id}>
+                  {u.username} ({u.display_name})
+                </option>
+              ))}
+            </select>
+          </>
+        )}
         <RoomPicker
           legend="Rooms it may be added to"
           rooms={props.rooms}
@@ -332,7 +425,7 @@ function CreateBotDialog(props: {
   );
 }
 
-function RotateBotDialog(props: { bot: BotView; onClose: () => void; onRotated: (token: string) => void }) {
+export function RotateBotDialog(props: { bot: BotView; client?: BotsClient; onClose: () => void; onRotated: (token: string) => void }) {
   const [grace, setGrace] = useState("0");
   const { busy, error, setError, run } = useAction();
 
@@ -341,7 +434,7 @@ function RotateBotDialog(props: { bot: BotView; onClose: () => void; onRotated: 
     const checked = checkGrace(grace);
     if (!checked.ok) return setError(checked.error);
     await run(async () => {
-      const { token } = await botsApi.rotate(props.bot.id, checked.hours);
+      const { token } = await (props.client ?? botsApi).rotate(props.bot.id, checked.hours);
       props.onRotated(token);
     });
   }
@@ -358,13 +451,19 @@ function RotateBotDialog(props: { bot: BotView; onClose: () => void; onRotated: 
   );
 }
 
-function BotRoomsDialog(props: { bot: BotView; rooms: RoomView[]; onClose: () => void; onSaved: (bot: BotView) => void }) {
+export function BotRoomsDialog(props: {
+  bot: BotView;
+  rooms: RoomView[];
+  client?: BotsClient;
+  onClose: () => void;
+  onSaved: (bot: BotView) => void;
+}) {
   const [selected, setSelected] = useState<Set<string>>(new Set(props.bot.room_ids));
   const { busy, error, run } = useAction();
 
   async function submit(e: Event) {
     e.preventDefault();
-    await run(async () => props.onSaved(await botsApi.setRooms(props.bot.id, [...selected].sort())));
+    await run(async () => props.onSaved(await (props.client ?? botsApi).setRooms(props.bot.id, [...selected].sort())));
   }
 
   return (

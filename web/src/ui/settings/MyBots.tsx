@@ -1,0 +1,175 @@
+import { useEffect, useState } from "preact/hooks";
+
+import { api } from "../../lib/api";
+import { moderatedRooms, ownBotsApi, type BotView, type OwnBotPolicy } from "../../lib/bots";
+import { secretItems } from "../../lib/secretOnce";
+import type { RoomView } from "../../lib/types";
+import { BotRoomsDialog, CreateBotDialog, RotateBotDialog } from "../admin/Bots";
+import { useConfirm } from "../Confirm";
+import { ErrorAlert, SuccessNote } from "../Feedback";
+import { errorText, useManagedList } from "../hooks";
+import { SecretDialog, useSecretOnce } from "../SecretDialog";
+import { DataTable, Listing } from "../Table";
+
+/**
+ * Settings → My bots: the bots the user owns (an admin may have made some for them)
+ * and, when the server allows it, new ones, with rooms the user owns or moderates only.
+ * A token is shown once (created, rotated) in the secret dialog and nowhere else. The
+ * dialogs are Admin → Bots' own, talking to the `/bots` routes.
+ */
+export function MyBotsSection() {
+  const [policy, setPolicy] = useState<OwnBotPolicy | null>(null);
+  const { items: bots, put, error, notice, act, reload } = useManagedList(ownBotsApi.list);
+  const [rooms, setRooms] = useState<RoomView[] | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [shown, showSecret, closeSecret] = useSecretOnce();
+  const [creating, setCreating] = useState(false);
+  const [rotating, setRotating] = useState<BotView | null>(null);
+  const [editingRooms, setEditingRooms] = useState<BotView | null>(null);
+  const [confirmDialog, ask] = useConfirm();
+
+  useEffect(() => {
+    ownBotsApi.policy().then(setPolicy, (err) => setLoadError(errorText(err)));
+    api.myRooms().then((mine) => setRooms(moderatedRooms(mine)), (err) => setLoadError(errorText(err)));
+  }, []);
+
+  // Shown when the server allows users' own bots, or the user owns some already (they
+  // keep working, and their owner manages them, after an admin turns it off).
+  const hasBots = (bots?.length ?? 0) > 0;
+  if (!policy || (!policy.users_may_create_bots && !hasBots)) return null;
+  const atLimit = policy.may_create && policy.users_may_create_bots && (bots?.length ?? 0) >= policy.max_bots_per_user;
+  const roomName = (id: string) => rooms?.find((r) => r.id === id)?.name ?? `room ${id}`;
+
+  const revoke = (bot: BotView) =>
+    act(async () => {
+      await ownBotsApi.revoke(bot.id);
+      return `Every token of ${bot.username} was revoked. Rotate to give it a new one.`;
+    });
+  const remove = (bot: BotView) =>
+    act(async () => {
+      await ownBotsApi.remove(bot.id);
+      return `${bot.username} was deleted.`;
+    });
+
+  return (
+    <section class="settings-section" aria-labelledby="mybots-title" data-testid="mybots-section">
+      <h2 id="mybots-title">My bots</h2>
+      {confirmDialog}
+      {shown && <SecretDialog secret={shown} onClose={closeSecret} />}
+      {creating && rooms && (
+        <CreateBotDialog
+          owners={null}
+          rooms={rooms}
+          onClose={() => setCreating(false)}
+          onCreated={(bot, token) => {
+            setCreating(false);
+            put(bot, "first");
+            showSecret({ title: `Token of ${bot.username}`, items: secretItems([["Bot token", token]]) });
+          }}
+        />
+      )}
+      {rotating && (
+        <RotateBotDialog
+          bot={rotating}
+          client={ownBotsApi}
+          onClose={() => setRotating(null)}
+          onRotated={(token) => {
+            const bot = rotating;
+            setRotating(null);
+            showSecret({ title: `New token of ${bot.username}`, items: secretItems([["Bot token", token]]) });
+            void reload();
+          }}
+        />
+      )}
+      {editingRooms && rooms && (
+        <BotRoomsDialog
+          bot={editingRooms}
+          rooms={rooms}
+          client={ownBotsApi}
+          onClose={() => setEditingRooms(null)}
+          onSaved={(bot) => {
+            setEditingRooms(null);
+            put(bot);
+          }}
+        />
+      )}
+      <p class="muted">
+        Bots you own use the Telegram-compatible Bot API with their token. A bot may only be added to rooms you own or
+        moderate{policy.users_may_create_bots ? `; you may own up to ${policy.max_bots_per_user}.` : "."}
+        {!policy.users_may_create_bots && " This server no longer lets users create bots; the ones you have keep working."}
+      </p>
+      {policy.may_create && policy.users_may_create_bots && (
+        <button type="button" class="primary" data-testid="mybot-new" disabled={!rooms || atLimit} onClick={() => setCreating(true)}>
+          New bot
+        </button>
+      )}
+      <ErrorAlert text={error ?? loadError} testId="mybots-error" />
+      <SuccessNote text={notice} testId="mybots-notice" />
+      <Listing items={bots} error={error} empty="You have no bots." emptyTestId="mybots-empty">
+        {(list) => (
+          <DataTable caption="My bots" columns={["Bot", "Allowed rooms", "Token", "Actions"]}>
+            {list.map((b) => (
+              <tr key={b.id} data-testid="mybot-row" data-bot-id={b.id} data-username={b.username}>
+                <td>
+                  <strong data-testid="mybot-username">{b.username}</strong>
+                  {b.quarantined_at && (
+                    <span class="tag" data-testid="mybot-quarantined">
+                      quarantined
+                    </span>
+                  )}
+                  {b.description && <p class="muted small">{b.description}</p>}
+                </td>
+                <td data-testid="mybot-room-list">{b.room_ids.length === 0 ? "None" : b.room_ids.map(roomName).join(", ")}</td>
+                <td>
+                  <code data-testid="mybot-token-hint">{b.token_hint ?? "none"}</code>
+                </td>
+                <td>
+                  <button type="button" data-testid="mybot-rooms" aria-label={`Rooms of ${b.username}`} disabled={!rooms} onClick={() => setEditingRooms(b)}>
+                    Rooms
+                  </button>
+                  <button type="button" data-testid="mybot-rotate" aria-label={`New token for ${b.username}`} onClick={() => setRotating(b)}>
+                    {b.token_hint ? "Rotate token" : "New token"}
+                  </button>
+                  {b.token_hint && (
+                    <button
+                      type="button"
+                      class="danger"
+                      data-testid="mybot-revoke"
+                      aria-label={`Revoke the tokens of ${b.username}`}
+                      onClick={() =>
+                        ask({
+                          title: "Revoke bot token",
+                          text: `Revoke every token of ${b.username} (${b.token_hint})? The bot stops working at once, until it gets a new token.`,
+                          confirmLabel: "Revoke",
+                          onConfirm: () => void revoke(b),
+                        })
+                      }
+                    >
+                      Revoke
+                    </button>
+                  )}
+                  <button
+                    type="button"
+                    class="danger"
+                    data-testid="mybot-delete"
+                    aria-label={`Delete ${b.username}`}
+                    onClick={() =>
+                      ask({
+                        title: "Delete bot",
+                        text: `Delete ${b.username}? Its account is deactivated and its tokens stop working.`,
+                        confirmLabel: "Delete",
+                        onConfirm: () => void remove(b),
+                      })
+                    }
+                  >
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </Listing>
+    </section>
+  );
+}
