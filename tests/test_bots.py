@@ -97,7 +97,7 @@ async def test_admin_creates_bot_token_shown_once_and_hashed(any_server: Server)
         "username": "deploybot",
         "display_name": "Deploy Bot",
         "description": "Deploys things",
-        "owner": {"id": alice.id, "username": "alice", "display_name": "Alice"},
+        "owner": {"id": alice.id, "username": "alice", "display_name": "Alice", "role": "user"},
         "room_ids": [room],
         "created_at": bot["created_at"],
         "token_hint": f"{bot['id']}:{token.split(':')[1][:4]}…",

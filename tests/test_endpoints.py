@@ -746,14 +746,21 @@ async def _admin_reset_two_factor(w: World) -> Req:
 
 async def _find_users(w: World) -> Req:
     async def check(r: httpx.Response) -> None:
-        assert r.json() == [{"id": w.alice.id, "username": "alice", "display_name": "Alice"}]
+        assert r.json() == [
+            {"id": w.alice.id, "username": "alice", "display_name": "Alice", "role": "user"}
+        ]
 
     return Req(w.bob, f"{API}/users", {"params": {"username": "alice"}}, check=check)
 
 
 async def _get_user(w: World) -> Req:
     async def check(r: httpx.Response) -> None:
-        assert r.json() == {"id": w.alice.id, "username": "alice", "display_name": "Alice"}
+        assert r.json() == {
+            "id": w.alice.id,
+            "username": "alice",
+            "display_name": "Alice",
+            "role": "user",
+        }
 
     return Req(w.bob, f"{API}/users/{w.alice.id}", check=check)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from redoubt.actions.bots import do_set_bot_scopes
 from redoubt.domain.enums import UserRole
 from redoubt_bot.client import ApiClient, ApiConnectionError, ApiError
 from redoubt_bot.secrets import BotToken, remove_redaction
@@ -116,7 +117,24 @@ async def test_send_edit_buttons_delete_round_trip(server: Server) -> None:
 
         assert await api.get_room_kind(s.group) is RoomKind.PRIVATE
         assert await api.get_room_kind(s.dm) is RoomKind.DM
-        assert await api.get_user_role(s.alice.id) in {"user", "unknown"}
+        # Without users:read the server won't say: role policies deny.
+        assert await api.get_user_role(s.alice.id) == "unknown"
+
+
+async def test_roles_come_from_the_server_with_users_read(server: Server) -> None:
+    """A bot given ``users:read`` learns people's roles, so ``roles(...)`` policies work."""
+    s = await setup(server)
+    admin = await server.create_user("root", role=UserRole.ADMIN)
+    await do_set_bot_scopes(
+        server.container.context,
+        acting_user=None,
+        bot_id=int(s.bot.id),
+        scopes=["messages:read", "messages:write", "users:read"],
+    )
+    async with client(server, s.token) as api:
+        assert await api.get_user_role(s.alice.id) == "user"
+        assert await api.get_user_role(admin.id) == "admin"
+        assert await api.get_user_role(s.bot.id) == "bot"
 
         with pytest.raises(ValueError, match="callback data"):
             await api.send_message(s.dm, "x", buttons=[[Button("Big", data="x" * 65)]])

@@ -41,10 +41,12 @@ class UserPublicView(_View):
     id: str
     username: str
     display_name: str
+    role: UserRole
+    """Shown to everyone: clients mark admins and bots, and bots' access policies may
+    allow a role."""
 
 
 class UserView(UserPublicView):
-    role: UserRole
     is_active: bool
 
 

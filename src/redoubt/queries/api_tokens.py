@@ -13,8 +13,8 @@ from redoubt.domain.tokens import (
     address_in,
     token_status,
 )
-from redoubt.domain.views import UserPublicView
 from redoubt.queries.context import Context, Requester
+from redoubt.queries.users import public_view
 from redoubt.storage import api_tokens as token_store
 from redoubt.storage import users as user_store
 from redoubt.storage.api_tokens import ApiTokenRecord
@@ -91,13 +91,7 @@ def token_view(ctx: Context, record: ApiTokenRecord, owner: UserRecord | None = 
             replaced_by=record.replaced_by,
             now=ctx.clock.now(),
         ),
-        owner=(
-            None
-            if owner is None
-            else UserPublicView(
-                id=format_id(owner.id), username=owner.username, display_name=owner.display_name
-            )
-        ),
+        owner=None if owner is None else public_view(owner),
     )
 
 

@@ -13,16 +13,15 @@ from redoubt.domain.bots import BOT_KIND, BotView, bot_id_of_token
 from redoubt.domain.enums import UserRole
 from redoubt.domain.scopes import Scope, TokenGrant
 from redoubt.domain.tokens import address_in
-from redoubt.domain.views import UserPublicView
 from redoubt.queries.context import Context, Requester
 from redoubt.queries.rooms import QUARANTINED_MESSAGE
+from redoubt.queries.users import public_view
 from redoubt.storage import api_tokens as token_store
 from redoubt.storage import bots as bot_store
 from redoubt.storage import rooms as room_store
 from redoubt.storage import users as user_store
 from redoubt.storage.api_tokens import ApiTokenRecord
 from redoubt.storage.bots import BotRecord
-from redoubt.storage.records import UserRecord
 
 __all__ = [
     "READ_METHODS",
@@ -161,14 +160,6 @@ async def current_token(
     return None
 
 
-def _public(user: UserRecord | None, user_id: int) -> UserPublicView:
-    if user is None:  # pragma: no cover - foreign keys keep owners
-        return UserPublicView(id=format_id(user_id), username="", display_name="")
-    return UserPublicView(
-        id=format_id(user.id), username=user.username, display_name=user.display_name
-    )
-
-
 async def _views(ctx: Context, conn: AsyncConnection, bots: list[BotRecord]) -> list[BotView]:
     ids = list({b.user_id for b in bots} | {b.owner_id for b in bots})
     people = {u.id: u for u in await user_store.get_users_by_ids(conn, ids)}
@@ -183,7 +174,7 @@ async def _views(ctx: Context, conn: AsyncConnection, bots: list[BotRecord]) -> 
                 username=account.username if account else "",
                 display_name=account.display_name if account else "",
                 description=bot.description,
-                owner=_public(people.get(bot.owner_id), bot.owner_id),
+                owner=public_view(people[bot.owner_id]),
                 room_ids=[format_id(r) for r in bot.room_ids],
                 created_at=bot.created_at,
                 token_hint=token.hint if token else None,

@@ -31,7 +31,10 @@ def user_view(user: UserRecord) -> UserView:
 
 def public_view(user: UserRecord) -> UserPublicView:
     return UserPublicView(
-        id=format_id(user.id), username=user.username, display_name=user.display_name
+        id=format_id(user.id),
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
     )
 
 

@@ -183,7 +183,7 @@ describe("reduce: rooms, counts and users", () => {
   });
 
   it("names DMs after the other participants", () => {
-    const s = run(signedInWithRoom(), { type: "users-loaded", users: [{ id: "2", username: "bob", display_name: "Bob" }] });
+    const s = run(signedInWithRoom(), { type: "users-loaded", users: [{ id: "2", username: "bob", display_name: "Bob", role: "user" }] });
     expect(roomLabel(room("12", { kind: "dm", name: null, dm_user_ids: ["1", "2"] }), s)).toBe("Bob");
   });
 

@@ -372,6 +372,7 @@ function applyEvent(state: AppState, event: StoredEvent): AppState {
         id: user.id,
         username: user.username,
         display_name: user.display_name,
+        role: user.role,
       });
       if (user.id === state.me?.id) {
         if (!user.is_active) return { ...initialState, signedOutRemotely: true };

@@ -11,10 +11,10 @@ export interface UserPublicView {
   id: string;
   username: string;
   display_name: string;
+  role: UserRole;
 }
 
 export interface UserView extends UserPublicView {
-  role: UserRole;
   is_active: boolean;
 }
 
