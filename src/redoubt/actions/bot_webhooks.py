@@ -67,10 +67,10 @@ __all__ = [
 
 log = get_logger(__name__)
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105  # nosec B105 - a header name
 USER_AGENT = "Redoubt-Bot-Webhook/1"
 SECRET_REQUIRED = (
-    "secret_token is required: Redoubt refuses webhooks without a secret, because a "  # noqa: S105
+    "secret_token is required: Redoubt refuses webhooks without a secret, because a "  # noqa: S105  # nosec B105
     "receiver that can't tell our requests from forged ones accepts forged updates"
 )
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")

@@ -230,7 +230,8 @@ class ConversationHandler(Handler):
 
     @override
     async def handle(self, update: Update, context: Context, match: object) -> object:
-        assert isinstance(match, _ConvMatch)  # noqa: S101 - check() made it
+        if not isinstance(match, _ConvMatch):  # pragma: no cover - check() made it
+            raise TypeError("a conversation handles only its own matches")
         inner = match.match
         context.match = inner if inner is not True else None
         result = await match.handler.handle(update, context, inner)

@@ -22,7 +22,7 @@ import { secretItems } from "../../lib/secretOnce";
 import { toggled } from "../../lib/sets";
 import { absoluteTime } from "../../lib/time";
 import type { RoomView, UserView } from "../../lib/types";
-import { useConfirm } from "../Confirm";
+import { useConfirm, type Question } from "../Confirm";
 import { Dialog, DialogFormActions } from "../Dialog";
 import { ErrorAlert, SuccessNote } from "../Feedback";
 import { errorText, useAction, useManagedList } from "../hooks";
@@ -184,46 +184,16 @@ export function AdminBots() {
                       Release
                     </button>
                   )}
-                  <button type="button" data-testid="bot-rooms" aria-label={`Rooms of ${b.username}`} disabled={!rooms} onClick={() => setEditingRooms(b)}>
-                    Rooms
-                  </button>
-                  <button type="button" data-testid="bot-rotate" aria-label={`New token for ${b.username}`} onClick={() => setRotating(b)}>
-                    {b.token_hint ? "Rotate token" : "New token"}
-                  </button>
-                  {b.token_hint && (
-                    <button
-                      type="button"
-                      class="danger"
-                      data-testid="bot-revoke"
-                      aria-label={`Revoke the tokens of ${b.username}`}
-                      onClick={() =>
-                        ask({
-                          title: "Revoke bot token",
-                          text: `Revoke every token of ${b.username} (${b.token_hint})? The bot stops working at once, until it gets a new token.`,
-                          confirmLabel: "Revoke",
-                          onConfirm: () => void revoke(b),
-                        })
-                      }
-                    >
-                      Revoke
-                    </button>
-                  )}
-                  <button
-                    type="button"
-                    class="danger"
-                    data-testid="bot-delete"
-                    aria-label={`Delete ${b.username}`}
-                    onClick={() =>
-                      ask({
-                        title: "Delete bot",
-                        text: `Delete ${b.username}? Its account is deactivated and its tokens stop working.`,
-                        confirmLabel: "Delete",
-                        onConfirm: () => void remove(b),
-                      })
-                    }
-                  >
-                    Delete
-                  </button>
+                  <BotActions
+                    bot={b}
+                    testIdPrefix="bot"
+                    roomsLoaded={!!rooms}
+                    ask={ask}
+                    onRooms={() => setEditingRooms(b)}
+                    onRotate={() => setRotating(b)}
+                    onRevoke={() => void revoke(b)}
+                    onDelete={() => void remove(b)}
+                  />
                 </td>
               </tr>
             ))}
@@ -474,5 +444,66 @@ export function BotRoomsDialog(props: {
         <DialogFormActions onCancel={props.onClose} busy={busy} testId="bot-rooms-save" label="Save" busyLabel="Saving…" />
       </form>
     </Dialog>
+  );
+}
+
+/**
+ * A bot's buttons (rooms, token, delete), the same in Admin → Bots and Settings → My
+ * bots; the destructive ones ask first.
+ */
+export function BotActions(props: {
+  bot: BotView;
+  testIdPrefix: string;
+  roomsLoaded: boolean;
+  ask: (question: Question) => void;
+  onRooms: () => void;
+  onRotate: () => void;
+  onRevoke: () => void;
+  onDelete: () => void;
+}) {
+  const { bot: b, testIdPrefix: id, ask } = props;
+  return (
+    <>
+      <button type="button" data-testid={`${id}-rooms`} aria-label={`Rooms of ${b.username}`} disabled={!props.roomsLoaded} onClick={props.onRooms}>
+        Rooms
+      </button>
+      <button type="button" data-testid={`${id}-rotate`} aria-label={`New token for ${b.username}`} onClick={props.onRotate}>
+        {b.token_hint ? "Rotate token" : "New token"}
+      </button>
+      {b.token_hint && (
+        <button
+          type="button"
+          class="danger"
+          data-testid={`${id}-revoke`}
+          aria-label={`Revoke the tokens of ${b.username}`}
+          onClick={() =>
+            ask({
+              title: "Revoke bot token",
+              text: `Revoke every token of ${b.username} (${b.token_hint})? The bot stops working at once, until it gets a new token.`,
+              confirmLabel: "Revoke",
+              onConfirm: props.onRevoke,
+            })
+          }
+        >
+          Revoke
+        </button>
+      )}
+      <button
+        type="button"
+        class="danger"
+        data-testid={`${id}-delete`}
+        aria-label={`Delete ${b.username}`}
+        onClick={() =>
+          ask({
+            title: "Delete bot",
+            text: `Delete ${b.username}? Its account is deactivated and its tokens stop working.`,
+            confirmLabel: "Delete",
+            onConfirm: props.onDelete,
+          })
+        }
+      >
+        Delete
+      </button>
+    </>
   );
 }

@@ -4,7 +4,7 @@ import { api } from "../../lib/api";
 import { moderatedRooms, ownBotsApi, type BotView, type OwnBotPolicy } from "../../lib/bots";
 import { secretItems } from "../../lib/secretOnce";
 import type { RoomView } from "../../lib/types";
-import { BotRoomsDialog, CreateBotDialog, RotateBotDialog } from "../admin/Bots";
+import { BotActions, BotRoomsDialog, CreateBotDialog, RotateBotDialog } from "../admin/Bots";
 import { useConfirm } from "../Confirm";
 import { ErrorAlert, SuccessNote } from "../Feedback";
 import { errorText, useManagedList } from "../hooks";
@@ -124,46 +124,16 @@ export function MyBotsSection() {
                   <code data-testid="mybot-token-hint">{b.token_hint ?? "none"}</code>
                 </td>
                 <td>
-                  <button type="button" data-testid="mybot-rooms" aria-label={`Rooms of ${b.username}`} disabled={!rooms} onClick={() => setEditingRooms(b)}>
-                    Rooms
-                  </button>
-                  <button type="button" data-testid="mybot-rotate" aria-label={`New token for ${b.username}`} onClick={() => setRotating(b)}>
-                    {b.token_hint ? "Rotate token" : "New token"}
-                  </button>
-                  {b.token_hint && (
-                    <button
-                      type="button"
-                      class="danger"
-                      data-testid="mybot-revoke"
-                      aria-label={`Revoke the tokens of ${b.username}`}
-                      onClick={() =>
-                        ask({
-                          title: "Revoke bot token",
-                          text: `Revoke every token of ${b.username} (${b.token_hint})? The bot stops working at once, until it gets a new token.`,
-                          confirmLabel: "Revoke",
-                          onConfirm: () => void revoke(b),
-                        })
-                      }
-                    >
-                      Revoke
-                    </button>
-                  )}
-                  <button
-                    type="button"
-                    class="danger"
-                    data-testid="mybot-delete"
-                    aria-label={`Delete ${b.username}`}
-                    onClick={() =>
-                      ask({
-                        title: "Delete bot",
-                        text: `Delete ${b.username}? Its account is deactivated and its tokens stop working.`,
-                        confirmLabel: "Delete",
-                        onConfirm: () => void remove(b),
-                      })
-                    }
-                  >
-                    Delete
-                  </button>
+                  <BotActions
+                    bot={b}
+                    testIdPrefix="mybot"
+                    roomsLoaded={!!rooms}
+                    ask={ask}
+                    onRooms={() => setEditingRooms(b)}
+                    onRotate={() => setRotating(b)}
+                    onRevoke={() => void revoke(b)}
+                    onDelete={() => void remove(b)}
+                  />
                 </td>
               </tr>
             ))}
