@@ -207,6 +207,7 @@ async def test_a_signed_post_appears_in_the_room_as_the_hook(any_world: World) -
         "id": hook.user_id,
         "username": f"hook-{hook.id}",
         "display_name": "Deploy Bot",
+        "role": "bot",  # people can tell a hook's posts from a person's
     }
     members = await w.srv.ok("GET", f"{API}/rooms/{w.room}/members", w.alice)
     assert hook.user_id in {m["user_id"] for m in members}

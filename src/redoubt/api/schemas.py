@@ -329,44 +329,32 @@ class UpdateIncomingHookBody(_Body):
 BotRoomIds = Annotated[list[IdStr], Field(max_length=100)]
 
 
-class CreateBotBody(_Body):
+class CreateOwnBotBody(_Body):
+    """A user's own bot (``POST /bots``); the caller is its owner."""
+
     username: Username
     display_name: DisplayName | None = None
     description: Annotated[str, StringConstraints(max_length=512)] = ""
+    room_ids: BotRoomIds = []
+    """The rooms it may be added to (for a user's own bot: rooms they own or
+    moderate); no others."""
+    networks: (
+        Annotated[
+            list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+            Field(max_length=20),
+        ]
+        | None
+    ) = None
+    """Allowed client address ranges for its token (CIDR, or one address); None: any."""
+    scopes: BotScopes = ["messages:read", "messages:write"]
+    """What its token may do on the native REST API (never ``admin``)."""
+
+
+class CreateBotBody(CreateOwnBotBody):
+    """An admin's: the same, for an owner the admin names."""
+
     owner_id: IdStr
     """The user responsible for the bot (an active user or admin)."""
-    room_ids: BotRoomIds = []
-    """The rooms it may be added to (channels or groups you can see); no others."""
-    networks: (
-        Annotated[
-            list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
-            Field(max_length=20),
-        ]
-        | None
-    ) = None
-    """Allowed client address ranges for its token (CIDR, or one address); None: any."""
-    scopes: BotScopes = ["messages:read", "messages:write"]
-    """What its token may do on the native REST API (never ``admin``)."""
-
-
-class CreateOwnBotBody(_Body):
-    """A user's own bot (``POST /bots``): as an admin's, minus the owner (the caller)."""
-
-    username: Username
-    display_name: DisplayName | None = None
-    description: Annotated[str, StringConstraints(max_length=512)] = ""
-    room_ids: BotRoomIds = []
-    """The rooms it may be added to: rooms you own or moderate; no others."""
-    networks: (
-        Annotated[
-            list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
-            Field(max_length=20),
-        ]
-        | None
-    ) = None
-    """Allowed client address ranges for its token (CIDR, or one address); None: any."""
-    scopes: BotScopes = ["messages:read", "messages:write"]
-    """What its token may do on the native REST API (never ``admin``)."""
 
 
 class BotSettingsBody(_Body):

@@ -32,6 +32,7 @@ from redoubt.core.ids import parse_id
 from redoubt.domain.bots import BotView
 from redoubt.domain.enums import UserRole
 from redoubt.queries.bots import get_bot_view, list_bot_views, list_owned_bot_views
+from redoubt.queries.context import Context, Requester
 from redoubt.queries.server_settings import read_user_bot_policy
 
 router = APIRouter(tags=["bots"])
@@ -59,6 +60,25 @@ def _ids(values: list[str]) -> list[int]:
     return [parse_id(v) or 0 for v in values]
 
 
+async def _create(
+    ctx: Context, acting_user: Requester, body: CreateOwnBotBody, owner_id: int, response: Response
+) -> CreatedBot:
+    """Create the bot ``body`` describes for ``owner_id``; its token, shown once."""
+    bot, _user, token = await do_create_bot(
+        ctx,
+        acting_user=acting_user,
+        username=body.username,
+        display_name=body.display_name,
+        description=body.description,
+        owner_id=owner_id,
+        room_ids=_ids(body.room_ids),
+        networks=body.networks,
+        scopes=body.scopes,
+    )
+    response.headers.update(_NO_STORE)
+    return CreatedBot(bot=await get_bot_view(ctx, bot.user_id), token=token)
+
+
 @router.get("/admin/bots", response_model=list[BotView])
 async def list_bots(admin: Admin, ctx: Ctx) -> list[BotView]:
     """Every bot account, with its owner, allowed rooms and token hint."""
@@ -68,19 +88,7 @@ async def list_bots(admin: Admin, ctx: Ctx) -> list[BotView]:
 @router.post("/admin/bots", response_model=CreatedBot, status_code=201)
 async def create_bot(body: CreateBotBody, admin: Admin, ctx: Ctx, response: Response) -> CreatedBot:
     """Create a bot account; its token is in this answer only."""
-    bot, _user, token = await do_create_bot(
-        ctx,
-        acting_user=admin,
-        username=body.username,
-        display_name=body.display_name,
-        description=body.description,
-        owner_id=parse_id(body.owner_id) or 0,
-        room_ids=_ids(body.room_ids),
-        networks=body.networks,
-        scopes=body.scopes,
-    )
-    response.headers.update(_NO_STORE)
-    return CreatedBot(bot=await get_bot_view(ctx, bot.user_id), token=token)
+    return await _create(ctx, admin, body, parse_id(body.owner_id) or 0, response)
 
 
 @router.post("/admin/bots/{bot_id}/token", response_model=NewBotToken)
@@ -172,19 +180,7 @@ async def create_own_bot(
     """Create a bot you own, when the server allows it (``403`` otherwise), within the
     per-user limit (``409`` past it), with rooms you own or moderate only (``403``
     otherwise); its token is in this answer only."""
-    bot, _user, token = await do_create_bot(
-        ctx,
-        acting_user=user,
-        username=body.username,
-        display_name=body.display_name,
-        description=body.description,
-        owner_id=user.id,
-        room_ids=_ids(body.room_ids),
-        networks=body.networks,
-        scopes=body.scopes,
-    )
-    response.headers.update(_NO_STORE)
-    return CreatedBot(bot=await get_bot_view(ctx, bot.user_id), token=token)
+    return await _create(ctx, user, body, user.id, response)
 
 
 @router.post("/bots/{bot_id}/token", response_model=NewBotToken)
