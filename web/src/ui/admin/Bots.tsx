@@ -22,7 +22,7 @@ import { secretItems } from "../../lib/secretOnce";
 import { toggled } from "../../lib/sets";
 import { absoluteTime } from "../../lib/time";
 import type { RoomView, UserView } from "../../lib/types";
-import { useConfirm, type Question } from "../Confirm";
+import { useConfirm } from "../Confirm";
 import { Dialog, DialogFormActions } from "../Dialog";
 import { ErrorAlert, SuccessNote } from "../Feedback";
 import { errorText, useAction, useManagedList } from "../hooks";
@@ -39,11 +39,6 @@ export function AdminBots() {
   const [people, setPeople] = useState<UserView[] | null>(null);
   const [rooms, setRooms] = useState<RoomView[] | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
-  const [shown, showSecret, closeSecret] = useSecretOnce();
-  const [creating, setCreating] = useState(false);
-  const [rotating, setRotating] = useState<BotView | null>(null);
-  const [editingRooms, setEditingRooms] = useState<BotView | null>(null);
-  const [confirmDialog, ask] = useConfirm();
 
   useEffect(() => {
     fetchAll(api.adminUsers).then(setPeople, (err) => setLoadError(errorText(err)));
@@ -64,11 +59,8 @@ export function AdminBots() {
   const owners = people?.filter((u) => u.is_active && (u.role === "user" || u.role === "admin")) ?? null;
   const roomName = (id: string) => rooms?.find((r) => r.id === id)?.name ?? `room ${id}`;
 
-  const revoke = (bot: BotView) =>
-    act(async () => {
-      await botsApi.revoke(bot.id);
-      return `Every token of ${bot.username} was revoked. Rotate to give it a new one.`;
-    });
+  const manager = useBotDialogs({ client: botsApi, owners, rooms, put, act, reload, testIdPrefix: "bot" });
+  const ask = manager.ask;
   const release = (bot: BotView) =>
     act(
       async () => {
@@ -77,51 +69,10 @@ export function AdminBots() {
       },
       { reload: false },
     );
-  const remove = (bot: BotView) =>
-    act(async () => {
-      await botsApi.remove(bot.id);
-      return `${bot.username} was deleted.`;
-    });
 
   return (
     <section aria-labelledby="admin-bots-title" data-testid="admin-bots">
-      {confirmDialog}
-      {shown && <SecretDialog secret={shown} onClose={closeSecret} />}
-      {creating && owners && rooms && (
-        <CreateBotDialog
-          owners={owners}
-          rooms={rooms}
-          onClose={() => setCreating(false)}
-          onCreated={(bot, token) => {
-            setCreating(false);
-            put(bot, "first");
-            showSecret({ title: `Token of ${bot.username}`, items: secretItems([["Bot token", token]]) });
-          }}
-        />
-      )}
-      {rotating && (
-        <RotateBotDialog
-          bot={rotating}
-          onClose={() => setRotating(null)}
-          onRotated={(token) => {
-            const bot = rotating;
-            setRotating(null);
-            showSecret({ title: `New token of ${bot.username}`, items: secretItems([["Bot token", token]]) });
-            void reload();
-          }}
-        />
-      )}
-      {editingRooms && rooms && (
-        <BotRoomsDialog
-          bot={editingRooms}
-          rooms={rooms}
-          onClose={() => setEditingRooms(null)}
-          onSaved={(bot) => {
-            setEditingRooms(null);
-            put(bot);
-          }}
-        />
-      )}
+      {manager.dialogs}
       <h2 id="admin-bots-title">Bots</h2>
       <p class="muted">
         Bot accounts use the Telegram-compatible Bot API with their token. A bot can only be added to the rooms listed
@@ -133,7 +84,7 @@ export function AdminBots() {
         class="primary"
         data-testid="bot-new"
         disabled={!owners || !rooms}
-        onClick={() => setCreating(true)}
+        onClick={manager.startCreate}
       >
         New bot
       </button>
@@ -184,16 +135,7 @@ export function AdminBots() {
                       Release
                     </button>
                   )}
-                  <BotActions
-                    bot={b}
-                    testIdPrefix="bot"
-                    roomsLoaded={!!rooms}
-                    ask={ask}
-                    onRooms={() => setEditingRooms(b)}
-                    onRotate={() => setRotating(b)}
-                    onRevoke={() => void revoke(b)}
-                    onDelete={() => void remove(b)}
-                  />
+                  {manager.actions(b)}
                 </td>
               </tr>
             ))}
@@ -448,26 +390,88 @@ export function BotRoomsDialog(props: {
 }
 
 /**
- * A bot's buttons (rooms, token, delete), the same in Admin → Bots and Settings → My
- * bots; the destructive ones ask first.
+ * What Admin → Bots and Settings → My bots share: the create, rotate and rooms dialogs,
+ * the token shown once, and each bot's buttons (rooms, token, delete; the destructive
+ * ones ask first), all against `client` (the admin routes or a user's own).
  */
-export function BotActions(props: {
-  bot: BotView;
+export function useBotDialogs(opts: {
+  client: BotsClient;
+  /** For an admin's new bot: who may own it (null: the caller owns it). */
+  owners: UserView[] | null;
+  rooms: RoomView[] | null;
+  put: (bot: BotView, where?: "first" | "last") => void;
+  act: (call: () => Promise<string | null | void>) => Promise<void>;
+  reload: () => Promise<void>;
   testIdPrefix: string;
-  roomsLoaded: boolean;
-  ask: (question: Question) => void;
-  onRooms: () => void;
-  onRotate: () => void;
-  onRevoke: () => void;
-  onDelete: () => void;
 }) {
-  const { bot: b, testIdPrefix: id, ask } = props;
-  return (
+  const { client, rooms, put, act, reload, testIdPrefix: id } = opts;
+  const [shown, showSecret, closeSecret] = useSecretOnce();
+  const [creating, setCreating] = useState(false);
+  const [rotating, setRotating] = useState<BotView | null>(null);
+  const [editingRooms, setEditingRooms] = useState<BotView | null>(null);
+  const [confirmDialog, ask] = useConfirm();
+
+  const revoke = (bot: BotView) =>
+    act(async () => {
+      await client.revoke(bot.id);
+      return `Every token of ${bot.username} was revoked. Rotate to give it a new one.`;
+    });
+  const remove = (bot: BotView) =>
+    act(async () => {
+      await client.remove(bot.id);
+      return `${bot.username} was deleted.`;
+    });
+
+  const dialogs = (
     <>
-      <button type="button" data-testid={`${id}-rooms`} aria-label={`Rooms of ${b.username}`} disabled={!props.roomsLoaded} onClick={props.onRooms}>
+      {confirmDialog}
+      {shown && <SecretDialog secret={shown} onClose={closeSecret} />}
+      {creating && rooms && (
+        <CreateBotDialog
+          owners={opts.owners}
+          rooms={rooms}
+          onClose={() => setCreating(false)}
+          onCreated={(bot, token) => {
+            setCreating(false);
+            put(bot, "first");
+            showSecret({ title: `Token of ${bot.username}`, items: secretItems([["Bot token", token]]) });
+          }}
+        />
+      )}
+      {rotating && (
+        <RotateBotDialog
+          bot={rotating}
+          client={client}
+          onClose={() => setRotating(null)}
+          onRotated={(token) => {
+            const bot = rotating;
+            setRotating(null);
+            showSecret({ title: `New token of ${bot.username}`, items: secretItems([["Bot token", token]]) });
+            void reload();
+          }}
+        />
+      )}
+      {editingRooms && rooms && (
+        <BotRoomsDialog
+          bot={editingRooms}
+          rooms={rooms}
+          client={client}
+          onClose={() => setEditingRooms(null)}
+          onSaved={(bot) => {
+            setEditingRooms(null);
+            put(bot);
+          }}
+        />
+      )}
+    </>
+  );
+
+  const actions = (b: BotView) => (
+    <>
+      <button type="button" data-testid={`${id}-rooms`} aria-label={`Rooms of ${b.username}`} disabled={!rooms} onClick={() => setEditingRooms(b)}>
         Rooms
       </button>
-      <button type="button" data-testid={`${id}-rotate`} aria-label={`New token for ${b.username}`} onClick={props.onRotate}>
+      <button type="button" data-testid={`${id}-rotate`} aria-label={`New token for ${b.username}`} onClick={() => setRotating(b)}>
         {b.token_hint ? "Rotate token" : "New token"}
       </button>
       {b.token_hint && (
@@ -481,7 +485,7 @@ export function BotActions(props: {
               title: "Revoke bot token",
               text: `Revoke every token of ${b.username} (${b.token_hint})? The bot stops working at once, until it gets a new token.`,
               confirmLabel: "Revoke",
-              onConfirm: props.onRevoke,
+              onConfirm: () => void revoke(b),
             })
           }
         >
@@ -498,7 +502,7 @@ export function BotActions(props: {
             title: "Delete bot",
             text: `Delete ${b.username}? Its account is deactivated and its tokens stop working.`,
             confirmLabel: "Delete",
-            onConfirm: props.onDelete,
+            onConfirm: () => void remove(b),
           })
         }
       >
@@ -506,4 +510,6 @@ export function BotActions(props: {
       </button>
     </>
   );
+
+  return { dialogs, actions, ask, startCreate: () => setCreating(true) };
 }

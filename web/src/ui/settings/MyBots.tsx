@@ -1,14 +1,11 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { api } from "../../lib/api";
-import { moderatedRooms, ownBotsApi, type BotView, type OwnBotPolicy } from "../../lib/bots";
-import { secretItems } from "../../lib/secretOnce";
+import { moderatedRooms, ownBotsApi, type OwnBotPolicy } from "../../lib/bots";
 import type { RoomView } from "../../lib/types";
-import { BotActions, BotRoomsDialog, CreateBotDialog, RotateBotDialog } from "../admin/Bots";
-import { useConfirm } from "../Confirm";
+import { useBotDialogs } from "../admin/Bots";
 import { ErrorAlert, SuccessNote } from "../Feedback";
 import { errorText, useManagedList } from "../hooks";
-import { SecretDialog, useSecretOnce } from "../SecretDialog";
 import { DataTable, Listing } from "../Table";
 
 /**
@@ -22,11 +19,7 @@ export function MyBotsSection() {
   const { items: bots, put, error, notice, act, reload } = useManagedList(ownBotsApi.list);
   const [rooms, setRooms] = useState<RoomView[] | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
-  const [shown, showSecret, closeSecret] = useSecretOnce();
-  const [creating, setCreating] = useState(false);
-  const [rotating, setRotating] = useState<BotView | null>(null);
-  const [editingRooms, setEditingRooms] = useState<BotView | null>(null);
-  const [confirmDialog, ask] = useConfirm();
+  const manager = useBotDialogs({ client: ownBotsApi, owners: null, rooms, put, act, reload, testIdPrefix: "mybot" });
 
   useEffect(() => {
     ownBotsApi.policy().then(setPolicy, (err) => setLoadError(errorText(err)));
@@ -40,66 +33,18 @@ export function MyBotsSection() {
   const atLimit = policy.may_create && policy.users_may_create_bots && (bots?.length ?? 0) >= policy.max_bots_per_user;
   const roomName = (id: string) => rooms?.find((r) => r.id === id)?.name ?? `room ${id}`;
 
-  const revoke = (bot: BotView) =>
-    act(async () => {
-      await ownBotsApi.revoke(bot.id);
-      return `Every token of ${bot.username} was revoked. Rotate to give it a new one.`;
-    });
-  const remove = (bot: BotView) =>
-    act(async () => {
-      await ownBotsApi.remove(bot.id);
-      return `${bot.username} was deleted.`;
-    });
 
   return (
     <section class="settings-section" aria-labelledby="mybots-title" data-testid="mybots-section">
       <h2 id="mybots-title">My bots</h2>
-      {confirmDialog}
-      {shown && <SecretDialog secret={shown} onClose={closeSecret} />}
-      {creating && rooms && (
-        <CreateBotDialog
-          owners={null}
-          rooms={rooms}
-          onClose={() => setCreating(false)}
-          onCreated={(bot, token) => {
-            setCreating(false);
-            put(bot, "first");
-            showSecret({ title: `Token of ${bot.username}`, items: secretItems([["Bot token", token]]) });
-          }}
-        />
-      )}
-      {rotating && (
-        <RotateBotDialog
-          bot={rotating}
-          client={ownBotsApi}
-          onClose={() => setRotating(null)}
-          onRotated={(token) => {
-            const bot = rotating;
-            setRotating(null);
-            showSecret({ title: `New token of ${bot.username}`, items: secretItems([["Bot token", token]]) });
-            void reload();
-          }}
-        />
-      )}
-      {editingRooms && rooms && (
-        <BotRoomsDialog
-          bot={editingRooms}
-          rooms={rooms}
-          client={ownBotsApi}
-          onClose={() => setEditingRooms(null)}
-          onSaved={(bot) => {
-            setEditingRooms(null);
-            put(bot);
-          }}
-        />
-      )}
+      {manager.dialogs}
       <p class="muted">
         Bots you own use the Telegram-compatible Bot API with their token. A bot may only be added to rooms you own or
         moderate{policy.users_may_create_bots ? `; you may own up to ${policy.max_bots_per_user}.` : "."}
         {!policy.users_may_create_bots && " This server no longer lets users create bots; the ones you have keep working."}
       </p>
       {policy.may_create && policy.users_may_create_bots && (
-        <button type="button" class="primary" data-testid="mybot-new" disabled={!rooms || atLimit} onClick={() => setCreating(true)}>
+        <button type="button" class="primary" data-testid="mybot-new" disabled={!rooms || atLimit} onClick={manager.startCreate}>
           New bot
         </button>
       )}
@@ -124,16 +69,7 @@ export function MyBotsSection() {
                   <code data-testid="mybot-token-hint">{b.token_hint ?? "none"}</code>
                 </td>
                 <td>
-                  <BotActions
-                    bot={b}
-                    testIdPrefix="mybot"
-                    roomsLoaded={!!rooms}
-                    ask={ask}
-                    onRooms={() => setEditingRooms(b)}
-                    onRotate={() => setRotating(b)}
-                    onRevoke={() => void revoke(b)}
-                    onDelete={() => void remove(b)}
-                  />
+                  {manager.actions(b)}
                 </td>
               </tr>
             ))}
