@@ -11,6 +11,7 @@ import { ErrorAlert, SuccessNote } from "./Feedback";
 import { errorText, useAction, useAppState, useManagedList } from "./hooks";
 import { lazyComponent } from "./lazy";
 import { SessionList } from "./Sessions";
+import { DataTable } from "./Table";
 
 const SECTIONS: { id: AdminSection; label: string }[] = [
   { id: "users", label: "Users" },
@@ -126,81 +127,69 @@ function AdminUsers() {
       {users === null ? (
         <p class="muted">Loading…</p>
       ) : (
-        <table class="admin-table">
-          <caption class="visually-hidden">Users</caption>
-          <thead>
-            <tr>
-              <th scope="col">Username</th>
-              <th scope="col">Name</th>
-              <th scope="col">Role</th>
-              <th scope="col">Status</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {users.map((u) => (
-              <tr key={u.id} data-testid="admin-user" data-username={u.username}>
-                <td>{u.username}</td>
-                <td>{u.display_name}</td>
-                <td>
-                  {u.role === "bot" ? (
-                    "bot"
-                  ) : (
-                    <select
-                      data-testid="admin-role"
-                      aria-label={`Role of ${u.username}`}
-                      value={u.role}
-                      onChange={(e) => {
-                        const role = e.currentTarget.value as NewRole;
-                        void change(() => api.setUserRole(u.id, role));
-                      }}
-                    >
-                      <option value="user">User</option>
-                      <option value="admin">Admin</option>
-                      <option value="guest">Guest</option>
-                    </select>
-                  )}
-                </td>
-                <td>{u.is_active ? "active" : "deactivated"}</td>
-                <td>
-                  <button type="button" data-testid="admin-sessions" aria-label={`Sessions of ${u.username}`} onClick={() => setSessionsOf(u)}>
-                    Sessions
+        <DataTable caption="Users" columns={["Username", "Name", "Role", "Status", "Actions"]}>
+          {users.map((u) => (
+            <tr key={u.id} data-testid="admin-user" data-username={u.username}>
+              <td>{u.username}</td>
+              <td>{u.display_name}</td>
+              <td>
+                {u.role === "bot" ? (
+                  "bot"
+                ) : (
+                  <select
+                    data-testid="admin-role"
+                    aria-label={`Role of ${u.username}`}
+                    value={u.role}
+                    onChange={(e) => {
+                      const role = e.currentTarget.value as NewRole;
+                      void change(() => api.setUserRole(u.id, role));
+                    }}
+                  >
+                    <option value="user">User</option>
+                    <option value="admin">Admin</option>
+                    <option value="guest">Guest</option>
+                  </select>
+                )}
+              </td>
+              <td>{u.is_active ? "active" : "deactivated"}</td>
+              <td>
+                <button type="button" data-testid="admin-sessions" aria-label={`Sessions of ${u.username}`} onClick={() => setSessionsOf(u)}>
+                  Sessions
+                </button>
+                {/* Not for bots (no login) nor oneself (turning it off needs the password and a code). */}
+                {u.role !== "bot" && u.id !== me?.id && (
+                  <button
+                    type="button"
+                    data-testid="admin-reset-2fa"
+                    aria-label={`Reset two-factor authentication of ${u.username}`}
+                    onClick={() =>
+                      ask({
+                        title: "Reset two-factor authentication",
+                        text: `Reset ${u.username}'s two-factor authentication? Their authenticator app and recovery codes stop working and they are signed out everywhere. They can then sign in with their password and set it up again (at once, if their role requires it).`,
+                        confirmLabel: "Reset",
+                        onConfirm: () => void resetTwoFactor(u),
+                      })
+                    }
+                  >
+                    Reset 2FA
                   </button>
-                  {/* Not for bots (no login) nor oneself (turning it off needs the password and a code). */}
-                  {u.role !== "bot" && u.id !== me?.id && (
-                    <button
-                      type="button"
-                      data-testid="admin-reset-2fa"
-                      aria-label={`Reset two-factor authentication of ${u.username}`}
-                      onClick={() =>
-                        ask({
-                          title: "Reset two-factor authentication",
-                          text: `Reset ${u.username}'s two-factor authentication? Their authenticator app and recovery codes stop working and they are signed out everywhere. They can then sign in with their password and set it up again (at once, if their role requires it).`,
-                          confirmLabel: "Reset",
-                          onConfirm: () => void resetTwoFactor(u),
-                        })
-                      }
-                    >
-                      Reset 2FA
-                    </button>
-                  )}
-                  {u.is_active && (
-                    <button type="button" data-testid="admin-deactivate" aria-label={`Deactivate ${u.username}`} onClick={() =>
-                        ask({
-                          title: "Deactivate account",
-                          text: `Deactivate ${u.username}? Their sessions end at once and they can no longer log in.`,
-                          confirmLabel: "Deactivate",
-                          onConfirm: () => void change(() => api.deactivateUser(u.id)),
-                        })
-                      }>
-                      Deactivate
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                )}
+                {u.is_active && (
+                  <button type="button" data-testid="admin-deactivate" aria-label={`Deactivate ${u.username}`} onClick={() =>
+                      ask({
+                        title: "Deactivate account",
+                        text: `Deactivate ${u.username}? Their sessions end at once and they can no longer log in.`,
+                        confirmLabel: "Deactivate",
+                        onConfirm: () => void change(() => api.deactivateUser(u.id)),
+                      })
+                    }>
+                    Deactivate
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </>
   );
@@ -270,44 +259,32 @@ function AdminRooms() {
       {rooms === null ? (
         <p class="muted">Loading…</p>
       ) : (
-        <table class="admin-table">
-          <caption class="visually-hidden">Rooms</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Members</th>
-              <th scope="col">Status</th>
-              <th scope="col">Actions</th>
+        <DataTable caption="Rooms" columns={["Name", "Kind", "Members", "Status", "Actions"]}>
+          {rooms.map((r) => (
+            <tr key={r.id} data-testid="admin-room" data-room-id={r.id}>
+              <td>{r.name ?? "(direct message)"}</td>
+              <td>{r.kind}</td>
+              <td>{r.member_count}</td>
+              <td>{r.archived ? "archived" : "active"}</td>
+              <td>
+                {r.kind !== "dm" && (
+                  <button type="button" data-testid="admin-archive" aria-label={`${r.archived ? "Unarchive" : "Archive"} ${r.name ?? "room"}`} onClick={() =>
+                    r.archived
+                      ? void archive(r)
+                      : ask({
+                          title: "Archive room",
+                          text: `Archive ${r.name ?? "this room"}? It becomes read-only for every member.`,
+                          confirmLabel: "Archive",
+                          onConfirm: () => void archive(r),
+                        })
+                  }>
+                    {r.archived ? "Unarchive" : "Archive"}
+                  </button>
+                )}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {rooms.map((r) => (
-              <tr key={r.id} data-testid="admin-room" data-room-id={r.id}>
-                <td>{r.name ?? "(direct message)"}</td>
-                <td>{r.kind}</td>
-                <td>{r.member_count}</td>
-                <td>{r.archived ? "archived" : "active"}</td>
-                <td>
-                  {r.kind !== "dm" && (
-                    <button type="button" data-testid="admin-archive" aria-label={`${r.archived ? "Unarchive" : "Archive"} ${r.name ?? "room"}`} onClick={() =>
-                      r.archived
-                        ? void archive(r)
-                        : ask({
-                            title: "Archive room",
-                            text: `Archive ${r.name ?? "this room"}? It becomes read-only for every member.`,
-                            confirmLabel: "Archive",
-                            onConfirm: () => void archive(r),
-                          })
-                    }>
-                      {r.archived ? "Unarchive" : "Archive"}
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </DataTable>
       )}
     </>
   );
@@ -417,34 +394,22 @@ function AuditLog() {
           No entries.
         </p>
       ) : (
-        <table class="admin-table">
-          <caption class="visually-hidden">Audit log, newest first</caption>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Action</th>
-              <th scope="col">Actor</th>
-              <th scope="col">Target</th>
-              <th scope="col">IP</th>
+        <DataTable caption="Audit log, newest first" columns={["When", "Action", "Actor", "Target", "IP"]}>
+          {entries.map((a) => (
+            <tr key={a.id} data-testid="audit-entry">
+              <td>
+                <time dateTime={a.at}>{new Date(a.at).toLocaleString()}</time>
+              </td>
+              <td>{a.action}</td>
+              <td>{a.actor_id ?? "—"}</td>
+              <td>
+                {a.target_type}
+                {a.target_id ? ` ${a.target_id}` : ""}
+              </td>
+              <td>{a.ip}</td>
             </tr>
-          </thead>
-          <tbody>
-            {entries.map((a) => (
-              <tr key={a.id} data-testid="audit-entry">
-                <td>
-                  <time dateTime={a.at}>{new Date(a.at).toLocaleString()}</time>
-                </td>
-                <td>{a.action}</td>
-                <td>{a.actor_id ?? "—"}</td>
-                <td>
-                  {a.target_type}
-                  {a.target_id ? ` ${a.target_id}` : ""}
-                </td>
-                <td>{a.ip}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </DataTable>
       )}
       {entries && more && entries.length > 0 && (
         <button type="button" onClick={() => void load(applied, entries[entries.length - 1]?.id)}>
