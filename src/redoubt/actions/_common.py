@@ -8,9 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from redoubt.core.errors import BadRequest
 from redoubt.domain.enums import UserRole
 from redoubt.domain.events import EventType
 from redoubt.domain.permissions import RoomAction, Verdict, decide
+from redoubt.domain.text import is_valid_username
 from redoubt.queries.context import Context, Requester
 from redoubt.queries.rooms import RoomAccess
 from redoubt.storage import two_factor as two_factor_store
@@ -18,7 +20,7 @@ from redoubt.storage import users as user_store
 from redoubt.storage.audit import AuditRecord, insert_audit_txn
 from redoubt.storage.database import Txn
 
-__all__ = ["audit", "end_sessions_txn", "payload", "uses_admin_power"]
+__all__ = ["account_names", "audit", "end_sessions_txn", "payload", "uses_admin_power"]
 
 
 async def audit(
@@ -52,6 +54,22 @@ async def audit(
             details=details or {},
         ),
     )
+
+
+def account_names(username: str, display_name: str | None) -> tuple[str, str]:
+    """A new account's username (lower-cased, checked) and display name (the username
+    when none is given), for people and bots alike.
+
+    Raises:
+        BadRequest: the username isn't a valid one.
+    """
+    username = username.lower()
+    if not is_valid_username(username):
+        raise BadRequest(
+            "Usernames are 2-32 characters: lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    return username, (display_name or username).strip() or username
 
 
 def payload(**parts: BaseModel | str | int | None) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from redoubt.actions._common import audit, payload
+from redoubt.actions._common import account_names, audit, payload
 from redoubt.actions.rooms import remove_member_txn
 from redoubt.core.errors import BadRequest, Conflict, ErrorCode, Forbidden, NotFound
 from redoubt.core.tokens import hash_token
@@ -32,7 +32,6 @@ from redoubt.domain.enums import MemberRole, RoomKind, UserRole
 from redoubt.domain.events import EventType
 from redoubt.domain.permissions import RoomAction
 from redoubt.domain.scopes import Scope
-from redoubt.domain.text import is_valid_username
 from redoubt.domain.tokens import parse_networks
 from redoubt.queries.bots import current_token
 from redoubt.queries.context import Context, Requester
@@ -249,13 +248,7 @@ async def do_create_bot(
         if owner_id != self_service.id:
             raise Forbidden("Only admins can create bots for others.")
     bot_scopes = _scopes(scopes)
-    username = username.lower()
-    if not is_valid_username(username):
-        raise BadRequest(
-            "Usernames are 2-32 characters: lower-case letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit."
-        )
-    display_name = (display_name or username).strip() or username
+    username, display_name = account_names(username, display_name)
     description = description.strip()
     if len(description) > MAX_DESCRIPTION_CHARS:
         raise BadRequest(f"Descriptions are at most {MAX_DESCRIPTION_CHARS} characters.")

@@ -6,14 +6,13 @@ import contextlib
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from redoubt.actions._common import audit, end_sessions_txn
+from redoubt.actions._common import account_names, audit, end_sessions_txn
 from redoubt.core.errors import BadRequest, Conflict, ErrorCode, Forbidden, NotFound
 from redoubt.core.mailer import MailError
 from redoubt.core.passwords import check_password_policy
 from redoubt.domain.emails import normalise_email
 from redoubt.domain.enums import UserRole
 from redoubt.domain.events import EventType
-from redoubt.domain.text import is_valid_username
 from redoubt.queries.context import Context, Requester
 from redoubt.queries.users import user_view
 from redoubt.storage import users as user_store
@@ -67,13 +66,7 @@ async def do_create_user(
         Conflict: the username is taken.
     """
     _require_admin(acting_user)
-    username = username.lower()
-    if not is_valid_username(username):
-        raise BadRequest(
-            "Usernames are 2-32 characters: lower-case letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit."
-        )
-    display_name = (display_name or username).strip() or username
+    username, display_name = account_names(username, display_name)
     if password is not None:
         check_password_policy(password, username=username, display_name=display_name)
     email = _valid_email(email) if email is not None else None

@@ -61,6 +61,12 @@ UsernameOrEmail = Annotated[str, StringConstraints(min_length=1, max_length=254)
 ResetToken = Annotated[str, StringConstraints(min_length=1, max_length=128), Field(repr=False)]
 
 
+Networks = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=64)]], Field(max_length=20)
+]
+"""Client address ranges a token may be used from (CIDR, or one address)."""
+
+
 class _Body(BaseModel):
     # hide_input_in_errors: a ValidationError that ends up in a log or traceback never
     # quotes what the client sent (a password that was one character too long, say).
@@ -244,13 +250,7 @@ class CreateTokenBody(_Body):
     scopes: Annotated[list[ScopeName], Field(min_length=1, max_length=5)]
     room_ids: Annotated[list[IdStr], Field(max_length=100)] | None = None
     """Only these rooms (each one you can read); None: every room you can use."""
-    networks: (
-        Annotated[
-            list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
-            Field(max_length=20),
-        ]
-        | None
-    ) = None
+    networks: Networks | None = None
     """Allowed client address ranges (CIDR, or one address); None: any address."""
     expires_in_days: Annotated[int, Field(ge=0, le=100_000)] | None = None
     """None: the server's default; 0: never (only where the admin allows it)."""
@@ -338,13 +338,7 @@ class CreateOwnBotBody(_Body):
     room_ids: BotRoomIds = []
     """The rooms it may be added to (for a user's own bot: rooms they own or
     moderate); no others."""
-    networks: (
-        Annotated[
-            list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
-            Field(max_length=20),
-        ]
-        | None
-    ) = None
+    networks: Networks | None = None
     """Allowed client address ranges for its token (CIDR, or one address); None: any."""
     scopes: BotScopes = ["messages:read", "messages:write"]
     """What its token may do on the native REST API (never ``admin``)."""
