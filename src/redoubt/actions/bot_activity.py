@@ -34,6 +34,7 @@ from redoubt.domain.bot_activity import (
     ActivityCounts,
     Trip,
     activity_rules,
+    history_trip,
     mention_trip,
     post_limits,
     post_trip,
@@ -54,6 +55,7 @@ __all__ = [
     "do_quarantine_bot",
     "do_release_bot",
     "judge_bot_post",
+    "note_bot_history",
 ]
 
 _log = get_logger(__name__)
@@ -238,6 +240,30 @@ async def do_release_bot(ctx: Context, *, acting_user: Requester, bot_id: int) -
     if ctx.bot_windows is not None:
         await ctx.bot_windows.forget(bot_id)
     return True
+
+
+async def note_bot_history(ctx: Context, requester: Requester) -> None:
+    """T7: count a page of history (a history page, a thread, a search) a bot has just
+    read with its token (a no-op for anyone else); a burst puts it in quarantine
+    (written by the activity recorder, woken here; the read itself is answered)."""
+    if requester.grant is None or requester.user.role is not UserRole.BOT:
+        return
+    rules = activity_rules(ctx.settings)
+    if ctx.bot_windows is None:
+        trip = ctx.bot_activity.note_history(
+            requester.id, now=time.monotonic(), wall=ctx.clock.now(), rules=rules
+        )
+    else:
+        # Scale-out: the deployment's window; a trip stops writes on every process.
+        pages = await ctx.bot_windows.history_page(requester.id)
+        ctx.bot_activity.count_history(requester.id, wall=ctx.clock.now())
+        trip = history_trip(rules, pages)
+        if trip is not None and ctx.bot_activity.hold(requester.id, trip):
+            await ctx.bot_windows.mark_quarantined(requester.id)
+        else:
+            trip = None
+    if trip is not None:
+        ctx.bot_activity_due.set()
 
 
 class BotActivityRecorder:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,9 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from redoubt.core.errors import NotFound
 from redoubt.core.ids import format_id
-from redoubt.domain.bot_activity import activity_rules, history_trip
 from redoubt.domain.botmarkup import inline_view, reply_view
-from redoubt.domain.enums import UserRole
 from redoubt.domain.permissions import RoomAction
 from redoubt.domain.views import AttachmentView, FileView, MessageView, ReactionView
 from redoubt.queries.context import Context, Requester
@@ -168,29 +165,6 @@ async def get_message_view(ctx: Context, requester: Requester, message_id: int) 
         return await message_view(conn, access.message)
 
 
-async def _note_bot_history(ctx: Context, requester: Requester) -> None:
-    """T7: count a page of history a bot read with its token; a burst puts it in
-    quarantine (written by the activity recorder, woken here)."""
-    if requester.grant is None or requester.user.role is not UserRole.BOT:
-        return
-    rules = activity_rules(ctx.settings)
-    if ctx.bot_windows is None:
-        trip = ctx.bot_activity.note_history(
-            requester.id, now=time.monotonic(), wall=ctx.clock.now(), rules=rules
-        )
-    else:
-        # Scale-out: the deployment's window; a trip stops writes on every process.
-        pages = await ctx.bot_windows.history_page(requester.id)
-        ctx.bot_activity.count_history(requester.id, wall=ctx.clock.now())
-        trip = history_trip(rules, pages)
-        if trip is not None and ctx.bot_activity.hold(requester.id, trip):
-            await ctx.bot_windows.mark_quarantined(requester.id)
-        else:
-            trip = None
-    if trip is not None:
-        ctx.bot_activity_due.set()
-
-
 async def get_history(
     ctx: Context,
     requester: Requester,
@@ -204,7 +178,6 @@ async def get_history(
     """A page of a room's history by position; ``around`` centres the page on a position."""
     async with ctx.db.read("get_history") as conn:
         await access_room_conn(conn, requester, room_id, RoomAction.READ)
-        await _note_bot_history(ctx, requester)
         if around is not None:
             older = await message_store.list_history(
                 conn, room_id, before=around + 1, limit=limit // 2 + 1
@@ -225,7 +198,6 @@ async def get_thread(
 ) -> list[MessageView]:
     async with ctx.db.read("get_thread") as conn:
         access = await access_message_conn(conn, requester, message_id)
-        await _note_bot_history(ctx, requester)
         # A reply's id names its thread, as when posting (threads don't nest).
         root_id = access.message.thread_id or access.message.id
         records = await message_store.list_thread(conn, root_id, after=after, limit=limit)
@@ -267,7 +239,6 @@ async def search(
     search never widens what a user sees by default. Encrypted messages are never
     indexed.
     """
-    await _note_bot_history(ctx, requester)
     async with ctx.db.read("search") as conn:
         if room_id is not None:
             await access_room_conn(conn, requester, room_id, RoomAction.READ)

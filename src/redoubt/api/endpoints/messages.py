@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
+from redoubt.actions.bot_activity import note_bot_history
 from redoubt.actions.botmarkup import do_answer_callback, do_click_button, do_set_buttons
 from redoubt.actions.messages import (
     do_add_reaction,
@@ -104,9 +105,11 @@ async def history(
     ``after`` / ``around`` a position (positions are in every message and event)."""
     if around is not None and (before is not None or after is not None):
         raise BadRequest("Use 'around' on its own.")
-    return await get_history(
+    page = await get_history(
         ctx, requester, path_id(room_id), before=before, after=after, around=around, limit=limit
     )
+    await note_bot_history(ctx, requester)
+    return page
 
 
 @router.get(
@@ -151,7 +154,9 @@ async def delete_message(message_id: str, requester: Auth, ctx: Ctx) -> MessageV
 async def thread(
     message_id: str, requester: Auth, ctx: Ctx, after: Position = None, limit: Limit = 50
 ) -> list[MessageView]:
-    return await get_thread(ctx, requester, path_id(message_id), after=after, limit=limit)
+    replies = await get_thread(ctx, requester, path_id(message_id), after=after, limit=limit)
+    await note_bot_history(ctx, requester)
+    return replies
 
 
 class EditView(BaseModel):

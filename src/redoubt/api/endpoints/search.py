@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from redoubt.actions.bot_activity import note_bot_history
 from redoubt.api.deps import Auth, Ctx, path_id, scoped
 from redoubt.domain.scopes import Scope
 from redoubt.domain.views import MessageView
@@ -26,7 +27,7 @@ async def search_messages(
 ) -> list[MessageView]:
     """Messages matching every word of ``q`` in rooms the caller belongs to, newest
     first; page with ``before`` (a position)."""
-    return await search(
+    found = await search(
         ctx,
         requester,
         q,
@@ -34,3 +35,5 @@ async def search_messages(
         before_position=before,
         limit=limit,
     )
+    await note_bot_history(ctx, requester)
+    return found
